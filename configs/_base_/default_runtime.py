@@ -1,0 +1,34 @@
+# Runtime shared by every mmsakd config.
+default_scope = 'mmsakd'
+# importing mmsakd applies its compatibility layer and registers its modules
+custom_imports = dict(imports=['mmsakd'], allow_failed_imports=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', interval=10, max_keep_ckpts=3,
+        save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+# puts the data-augmentation / dropout random generators into checkpoints so
+# that a resumed run continues exactly like an uninterrupted one
+custom_hooks = [dict(type='mmsakd.RNGStateHook')]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # on machines without CUDA mmsakd falls back to gloo (with a warning)
+    dist_cfg=dict(backend='nccl'),
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+
+log_processor = dict(by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+# the SAKD reference code seeds every run with 1029
+randomness = dict(seed=1029, deterministic=False)

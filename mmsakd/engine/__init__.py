@@ -1,0 +1,3 @@
+from .hooks import RNGStateHook
+
+__all__ = ['RNGStateHook']

@@ -1,0 +1,87 @@
+"""Evaluate a checkpoint with MMEngine's Runner.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+For a distillation config the test loop evaluates the student (MMRazor's
+``SingleTeacherDistillValLoop`` also reports the teacher when it is used as
+``test_cfg``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import mmsakd  # noqa: F401,E402  isort:skip  (compat layer first)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument(
+        '--out', help='dump the predictions to this pickle file (.pkl)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must be a .pkl file, got {args.out!r}')
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint!r} does not exist; pass the path '
+            'of a .pth file written by tools/train.py')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if cfg.get('test_dataloader', None) is None:
+        # configs that only define validation are tested on that split
+        for key in ('dataloader', 'evaluator'):
+            cfg[f'test_{key}'] = cfg.get(f'val_{key}')
+    if cfg.get('test_cfg', None) is None:
+        cfg.test_cfg = dict(type='TestLoop')
+    if args.out is not None:
+        evaluator = cfg.test_evaluator
+        if not isinstance(evaluator, list):
+            evaluator = [evaluator]
+        cfg.test_evaluator = list(evaluator) + [
+            dict(type='mmpretrain.DumpResults', out_file_path=args.out)
+        ]
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
+    sys.exit(0)
