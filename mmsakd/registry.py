@@ -4,8 +4,12 @@ The decision, once for the whole package (see docs/get_started.md):
 
 * every mmsakd component is registered in a child registry of the matching
   MMRazor registry, with scope ``mmsakd``;
-* configs name them ``mmsakd.X`` from any scope (``default_scope='mmrazor'``
-  included), or plainly ``X`` under ``default_scope='mmsakd'``;
+* configs name them plainly ``X`` under ``default_scope='mmsakd'`` (what
+  mmsakd's configs use), ``mmsakd.X`` under ``default_scope='mmrazor'`` or
+  inside a ``_scope_='mmrazor'`` block (MMRazor's own configs), and from any
+  other scope (e.g. ``mmpretrain``) as ``X`` inside a ``_scope_='mmsakd'``
+  block -- MMEngine resolves a ``scope.X`` prefix only from the parent
+  registry or the root, and mmsakd sits below MMRazor;
 * under ``default_scope='mmsakd'`` a plain name that mmsakd does not define is
   looked up in MMRazor, then MMEngine (the parent chain), so MMRazor configs
   keep working unchanged;

@@ -17,6 +17,8 @@ import mmsakd  # noqa: F401,E402  isort:skip
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmsakd.utils import check_teacher_ckpt  # noqa: E402
+
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
@@ -135,6 +137,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    check_teacher_ckpt(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -73,7 +73,8 @@ class CIFAR100(MMPretrainCIFAR100):
                f'download {self.url} by hand')
         msg = (f'CIFAR-100 not found or corrupt under data_root={root!r}: '
                f'expected {files}. To fix: {how} and extract it into '
-               f'{root!r} (giving {root}/{self.base_folder}/), or point '
+               f'{root!r} (giving {osp.join(root, self.base_folder)}), or '
+               'point '
                'dataset.data_root at a folder that holds it.')
         if self.verify_checksum:
             msg += (' A copy in the official layout that is not byte-'

@@ -1,3 +1,4 @@
+from .config_checks import check_teacher_ckpt
 from .setup_env import register_all_modules
 
-__all__ = ['register_all_modules']
+__all__ = ['check_teacher_ckpt', 'register_all_modules']
