@@ -2,11 +2,11 @@
 # The offline main job: set up (tools/setup_env.sh), train the teacher on the
 # digits images that ship with scikit-learn, distil it into the student with
 # MMRazor, and evaluate the student. Nothing is downloaded.
-#   TEACHER_EPOCHS=6 EPOCHS=6 bash tools/quickstart.sh
+#   TEACHER_EPOCHS=10 EPOCHS=6 bash tools/quickstart.sh  (the defaults)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
-TEACHER_EPOCHS="${TEACHER_EPOCHS:-6}"
+TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
 EPOCHS="${EPOCHS:-6}"
 WORK=work_dirs/demo
 TEACHER_CFG=configs/demo/resnet18-w32_digits.py
