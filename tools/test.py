@@ -17,6 +17,8 @@ import mmsakd  # noqa: F401,E402  isort:skip  (compat layer first)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmsakd.utils import teardown_dist  # noqa: E402
+
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
@@ -79,7 +81,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    teardown_dist()
+    return metrics
 
 
 if __name__ == '__main__':

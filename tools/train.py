@@ -17,7 +17,7 @@ import mmsakd  # noqa: F401,E402  isort:skip
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmsakd.utils import check_teacher_ckpt  # noqa: E402
+from mmsakd.utils import check_teacher_ckpt, teardown_dist  # noqa: E402
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -140,6 +140,7 @@ def main(argv=None) -> None:
     check_teacher_ckpt(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_dist()
 
 
 if __name__ == '__main__':

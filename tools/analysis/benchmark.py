@@ -112,6 +112,7 @@ def run_worker(args) -> None:
         cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
     train.check_teacher_ckpt(cfg)
     Runner.from_cfg(cfg).train()
+    train.teardown_dist()
 
 
 def _iteration_times(work_dir: str) -> list:
