@@ -76,7 +76,9 @@ if __name__ == '__main__':
         long_description=open(osp.join(REPO, 'README.md')).read(),
         long_description_content_type='text/markdown',
         keywords='knowledge distillation, spot-adaptive, mmrazor, openmmlab',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+        packages=find_packages(
+            exclude=('configs', 'tools', 'tools.*', 'tests', 'tests.*',
+                     'docs')),
         include_package_data=True,
         package_data={'mmsakd': ['.mim/**/*', '.mim/*']},
         python_requires='>=3.10',
