@@ -1,0 +1,11 @@
+# resnet110 of the CIFAR KD benchmark (RepDistiller / SAKD), CIFAR-100 head;
+# 1,736,564 parameters.
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(type='mmsakd.CIFARResNet', depth=110),
+    neck=dict(type='mmpretrain.GlobalAveragePooling'),
+    head=dict(
+        type='mmpretrain.LinearClsHead',
+        num_classes=100,
+        in_channels=64,
+        loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))

@@ -1,0 +1,11 @@
+# resnet8x4 of the CIFAR KD benchmark (RepDistiller / SAKD), CIFAR-100 head;
+# 1,233,540 parameters.
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(type='mmsakd.CIFARResNet', depth=8, arch='x4'),
+    neck=dict(type='mmpretrain.GlobalAveragePooling'),
+    head=dict(
+        type='mmpretrain.LinearClsHead',
+        num_classes=100,
+        in_channels=256,
+        loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))

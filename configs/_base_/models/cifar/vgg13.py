@@ -1,0 +1,11 @@
+# vgg13 (with BN) of the CIFAR KD benchmark (RepDistiller / SAKD),
+# CIFAR-100 head; 9,462,180 parameters.
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(type='mmsakd.CIFARVGG', depth=13),
+    neck=dict(type='mmpretrain.GlobalAveragePooling'),
+    head=dict(
+        type='mmpretrain.LinearClsHead',
+        num_classes=100,
+        in_channels=512,
+        loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))

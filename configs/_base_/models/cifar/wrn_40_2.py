@@ -1,0 +1,11 @@
+# wrn_40_2 of the CIFAR KD benchmark (RepDistiller / SAKD), CIFAR-100 head;
+# 2,255,156 parameters.
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(type='mmsakd.CIFARWideResNet', depth=40, widen_factor=2),
+    neck=dict(type='mmpretrain.GlobalAveragePooling'),
+    head=dict(
+        type='mmpretrain.LinearClsHead',
+        num_classes=100,
+        in_channels=128,
+        loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))
