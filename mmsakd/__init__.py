@@ -15,7 +15,7 @@ COMPAT_PATCHES = apply_compat_patches()
 import mmrazor.engine  # noqa: E402,F401
 import mmrazor.models  # noqa: E402,F401
 
-from . import datasets, engine  # noqa: E402,F401
+from . import datasets, engine, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'COMPAT_PATCHES']

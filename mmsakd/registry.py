@@ -56,7 +56,7 @@ DATASETS = _child('dataset', MMRAZOR_DATASETS, 'mmsakd.datasets')
 DATA_SAMPLERS = _child('data sampler', MMRAZOR_DATA_SAMPLERS,
                        'mmsakd.datasets')
 TRANSFORMS = _child('transform', MMRAZOR_TRANSFORMS, 'mmsakd.datasets')
-MODELS = _child('model', MMRAZOR_MODELS)
+MODELS = _child('model', MMRAZOR_MODELS, 'mmsakd.models')
 MODEL_WRAPPERS = _child('model_wrapper', MMRAZOR_MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = _child('weight initializer',
                              MMRAZOR_WEIGHT_INITIALIZERS)

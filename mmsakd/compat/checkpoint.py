@@ -51,8 +51,8 @@ def restricted_getattr(owner, name: str):
         return owner.__dict__[name]
     raise pickle.UnpicklingError(
         f'weights_only load refused getattr({owner!r}, {name!r}): mmsakd only '
-        'allows public methods of mmengine.logging.HistoryBuffer. If you trust '
-        'this checkpoint, load it yourself with torch.load(..., '
+        'allows public methods of mmengine.logging.HistoryBuffer. If you '
+        'trust this checkpoint, load it yourself with torch.load(..., '
         'weights_only=False) and save its state_dict.')
 
 
@@ -66,10 +66,12 @@ def _numpy_globals() -> list:
     ]
     if multiarray.__name__ != 'numpy.core.multiarray':
         # checkpoints written with numpy 1.x name the old module
-        names += [(multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
-                  (multiarray.scalar, 'numpy.core.multiarray.scalar')]
+        names += [
+            (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+            (multiarray.scalar, 'numpy.core.multiarray.scalar')
+        ]
     names += [np.ndarray, np.dtype]
-    # numpy >= 1.25 pickles dtypes through their classes (np.dtypes.Float64DType)
+    # numpy >= 1.25 pickles dtypes through their classes (Float64DType...)
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         names += [

@@ -14,6 +14,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     import mmsakd.datasets  # noqa: F401
     import mmsakd.engine  # noqa: F401
+    import mmsakd.models  # noqa: F401
 
     if not init_default_scope:
         return

@@ -62,9 +62,10 @@ def test_code_running_checkpoint_still_refused(tmp_path):
 
 def test_getattr_is_restricted_to_history_buffer_methods():
     assert restricted_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
-    for owner, name in ((HistoryBuffer, '__init__'), (HistoryBuffer,
-                                                      '_set_default_statistics'),
-                        (np.ndarray, 'tofile'), (os, 'system')):
+    refused = ((HistoryBuffer, '__init__'),
+               (HistoryBuffer, '_set_default_statistics'),
+               (np.ndarray, 'tofile'), (os, 'system'))
+    for owner, name in refused:
         with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
             restricted_getattr(owner, name)
 

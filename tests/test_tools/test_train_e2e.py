@@ -1,6 +1,7 @@
 """End-to-end runs of tools/train.py, tools/test.py and tools/dist_train.sh:
 a real Runner, real MMRazor distiller and recorders, real data (the digits
-shipped with scikit-learn), on tiny subsets so that the CPU suite stays fast."""
+shipped with scikit-learn), on tiny subsets so that the CPU suite stays
+fast."""
 import glob
 import json
 import os.path as osp
@@ -27,7 +28,8 @@ def _free_port() -> int:
 
 
 def _ok(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.returncode == 0, (result.stdout[-3000:] +
+                                    result.stderr[-5000:])
     return result
 
 

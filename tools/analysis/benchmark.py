@@ -18,7 +18,6 @@ slow phase of the machine hits every config alike.
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import statistics
 import subprocess
