@@ -1,5 +1,6 @@
 """Early, explicit checks of a config before the Runner builds anything."""
 import os.path as osp
+from typing import Iterator, Tuple
 
 from mmengine.config import Config
 
@@ -7,25 +8,51 @@ _REMOTE_PREFIXES = ('http://', 'https://', 's3://', 'open-mmlab://',
                     'torchvision://', 'modelzoo://', 'mmcls://')
 
 
-def check_teacher_ckpt(cfg: Config) -> None:
-    """Fail early when ``model.teacher_ckpt`` names a missing local file.
+def _pretrained_checkpoints(node, key: str) -> Iterator[Tuple[str, str]]:
+    """Yield ``(config key, path)`` of every ``teacher_ckpt`` and every
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` below ``node``."""
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and isinstance(
+                node.get('checkpoint'), str):
+            yield f'{key}.checkpoint', node['checkpoint']
+        for name, value in node.items():
+            child = f'{key}.{name}'
+            if name == 'teacher_ckpt' and isinstance(value, str):
+                yield child, value
+            else:
+                yield from _pretrained_checkpoints(value, child)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _pretrained_checkpoints(value, f'{key}[{i}]')
 
-    MMRazor only notices a missing teacher checkpoint after both networks are
-    built, with ``FileNotFoundError: <path> can not be found``; this check
-    names the config key and the fix instead.
+
+def check_teacher_ckpt(cfg: Config) -> None:
+    """Fail early when the model config names a missing local checkpoint.
+
+    Covers ``model.teacher_ckpt`` and every ``Pretrained`` ``init_cfg`` in
+    the model (e.g. a pre-trained factor-transfer paraphraser). MMRazor and
+    MMEngine only notice a missing file after both networks are built, with
+    ``FileNotFoundError: <path> can not be found``; this check names the
+    config key and the fix instead. Remote paths (``https://``...) are left
+    to MMEngine.
 
     Raises:
-        FileNotFoundError: When the path is local and does not exist.
+        FileNotFoundError: When a local path does not exist.
     """
     model = cfg.get('model', None)
-    ckpt = model.get('teacher_ckpt', None) if model is not None else None
-    if not ckpt or not isinstance(ckpt, str) or ckpt.startswith(
-            _REMOTE_PREFIXES):
+    if model is None:
         return
-    if not osp.isfile(osp.expanduser(ckpt)):
-        raise FileNotFoundError(
-            f'model.teacher_ckpt={ckpt!r} does not exist. Train the teacher '
-            'first (python tools/train.py <teacher config>), then point '
-            'model.teacher_ckpt at its checkpoint, e.g. '
-            '--cfg-options model.teacher_ckpt=work_dirs/<teacher>/'
-            'best_accuracy_top1_epoch_N.pth')
+    for key, path in _pretrained_checkpoints(model, 'model'):
+        if not path or path.startswith(_REMOTE_PREFIXES):
+            continue
+        if osp.isfile(osp.expanduser(path)):
+            continue
+        if key == 'model.teacher_ckpt':
+            fix = ('Train the teacher first (python tools/train.py <teacher '
+                   'config>), then point model.teacher_ckpt at its '
+                   'checkpoint, e.g. --cfg-options model.teacher_ckpt='
+                   'work_dirs/<teacher>/best_accuracy_top1_epoch_N.pth')
+        else:
+            fix = ('Run the config that produces it first (see the '
+                   f'config\'s comments), or pass --cfg-options {key}=PATH')
+        raise FileNotFoundError(f'{key}={path!r} does not exist. {fix}')

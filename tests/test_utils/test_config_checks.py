@@ -26,3 +26,18 @@ def test_existing_ckpt_passes(tmp_path):
     path.write_bytes(b'x')
     check_teacher_ckpt(_cfg(str(path)))
     check_teacher_ckpt(Config(dict()))  # configs without a model
+
+
+def test_missing_pretrained_init_checkpoint_names_its_key(tmp_path):
+    missing = str(tmp_path / 'paraphraser.pth')
+    cfg = Config(
+        dict(model=dict(
+            teacher_ckpt=None,
+            distiller=dict(connectors=dict(t_factor=dict(
+                type='Paraphraser',
+                init_cfg=dict(type='Pretrained', checkpoint=missing)))))))
+    with pytest.raises(FileNotFoundError) as e:
+        check_teacher_ckpt(cfg)
+    key = 'model.distiller.connectors.t_factor.init_cfg.checkpoint'
+    assert f'{key}={missing!r}' in str(e.value)
+    assert f'--cfg-options {key}=PATH' in str(e.value)

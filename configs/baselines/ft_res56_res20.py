@@ -1,0 +1,35 @@
+# Factor transfer (Kim et al., NeurIPS 2018, arXiv 1802.04977) + KD,
+# resnet56 -> resnet20: L1 distance of the normalised factors of the layer3
+# outputs, beta = 200. The teacher factors come from the paraphraser trained
+# by ft_res56_res20_pretrain.py (kept fixed, phase='train'); the student's
+# translator is trained with the student.
+_base_ = ['./kd_res56_res20.py']
+
+paraphraser_ckpt = 'work_dirs/ft_res56_res20_pretrain/epoch_30.pth'
+
+model = dict(
+    distiller=dict(
+        student_recorders=dict(
+            feat3=dict(type='ModuleOutputs', source='backbone.layer3')),
+        teacher_recorders=dict(
+            feat3=dict(type='ModuleOutputs', source='backbone.layer3')),
+        distill_losses=dict(loss_ft=dict(type='FTLoss', loss_weight=200.0)),
+        connectors=dict(
+            s_factor=dict(type='Translator', in_channel=64, out_channel=32),
+            t_factor=dict(
+                type='Paraphraser',
+                phase='train',
+                in_channel=64,
+                out_channel=32,
+                init_cfg=dict(
+                    type='Pretrained',
+                    checkpoint=paraphraser_ckpt,
+                    prefix='distiller.connectors.t_factor.'))),
+        loss_forward_mappings=dict(
+            loss_ft=dict(
+                s_feature=dict(
+                    from_student=True, recorder='feat3',
+                    connector='s_factor'),
+                t_feature=dict(
+                    from_student=False, recorder='feat3',
+                    connector='t_factor')))))
