@@ -1,0 +1,503 @@
+"""The per-sample spot gate of SAKD, wrapped around any distillation loss."""
+import inspect
+import types
+from contextlib import contextmanager
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmrazor.models.losses import (AngleWiseRKD, ATLoss, DistanceWiseRKD,
+                                   FTLoss, KLDivergence, L2Loss)
+from torch import Tensor
+
+from mmsakd.registry import MODELS
+from .cc_loss import CCLoss
+from .fsp_loss import FSPLoss
+from .nst_loss import NSTLoss
+from .utils import check_feature, check_same_batch, match_spatial_size
+from .vid_loss import VIDLoss
+
+MODES = ('subset', 'mask')
+
+# Relation losses that have no value on a single sample: RKD's mean distance
+# and angles and CC's consecutive-pair correlation are taken over an empty
+# set (NaN in the reference, an error in mmsakd's CCLoss).
+_PAIRWISE_LOSSES = (DistanceWiseRKD, AngleWiseRKD, CCLoss)
+
+# ---------------------------------------------------------------------------
+# Per-sample forms for ``mode='mask'``.
+#
+# Each function returns the (B, ) terms ``w`` of the wrapped loss, weight
+# included, with ``loss(**kw) == w.mean()``: the loss must be a mean over the
+# batch of per-sample terms, which is exactly when masking a sample equals
+# dropping it (SAKD reference, section 1.6). Relational and contrastive
+# losses (SP, PKT, RKD, CC, CRD) couple the samples of a batch and can never
+# be written this way. ``check`` returns why an instance's options break the
+# decomposition, or None.
+# ---------------------------------------------------------------------------
+
+
+def _kl_terms(loss: KLDivergence, preds_S: Tensor, preds_T: Tensor) -> Tensor:
+    if loss.teacher_detach:
+        preds_T = preds_T.detach()
+    p_t = F.softmax(preds_T / loss.tau, dim=1)
+    log_p_s = F.log_softmax(preds_S / loss.tau, dim=1)
+    # 'batchmean' divides the sum by dim 0, so one sample's term is its sum
+    kl = F.kl_div(log_p_s, p_t, reduction='none').flatten(1).sum(1)
+    return loss.loss_weight * loss.tau**2 * kl
+
+
+def _kl_check(loss: KLDivergence) -> Optional[str]:
+    if loss.reduction != 'batchmean':
+        return (f"reduction={loss.reduction!r} (only 'batchmean' is a mean "
+                'of per-sample terms)')
+    return None
+
+
+def _at_terms(loss: ATLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
+    diff = (
+        loss.calc_attention_matrix(s_feature) -
+        loss.calc_attention_matrix(t_feature))
+    return loss.loss_weight * diff.pow(2).mean(1)
+
+
+def _l2_terms(loss: L2Loss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
+    if loss.normalize:
+        s_feature = loss.normalize_feature(s_feature)
+        t_feature = loss.normalize_feature(t_feature)
+    diff = s_feature - t_feature
+    terms = diff.pow(2).reshape(diff.size(0), -1).sum(1)
+    if loss.div_element:
+        # numel() of the batch is B times the per-sample size
+        terms = terms / s_feature[0].numel()
+    return loss.loss_weight * terms
+
+
+def _l2_check(loss: L2Loss) -> Optional[str]:
+    if loss.dist:
+        return ('dist=True (the square root of the batch sum is not a mean '
+                'of per-sample terms)')
+    return None
+
+
+def _ft_terms(loss: FTLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
+    diff = loss.factor(s_feature) - loss.factor(t_feature)
+    return loss.loss_weight * diff.abs().mean(1)
+
+
+def _ft_check(loss: FTLoss) -> Optional[str]:
+    criterion = loss.criterion
+    if not isinstance(criterion, nn.L1Loss) or criterion.reduction != 'mean':
+        return f'criterion={criterion!r} (only L1Loss with mean reduction)'
+    return None
+
+
+def _nst_terms(loss: NSTLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
+    check_feature(s_feature, 's_feature', ndims=(4, ))
+    check_feature(t_feature, 't_feature', ndims=(4, ))
+    check_same_batch('s_feature', s_feature, 't_feature', t_feature)
+    s_feature, t_feature = match_spatial_size(s_feature, t_feature.detach())
+    s = F.normalize(s_feature.flatten(2), dim=2)
+    t = F.normalize(t_feature.flatten(2), dim=2)
+
+    # every kernel block has the same size per sample, so the batch mean of
+    # the per-sample means is the loss's plain mean
+    def kernel_mean(a: Tensor, b: Tensor) -> Tensor:
+        return loss.poly_kernel(a, b).flatten(1).mean(1)
+
+    terms = kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
+    return loss.loss_weight * terms
+
+
+def _vid_terms(loss: VIDLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
+    check_feature(s_feature, 's_feature')
+    check_feature(t_feature, 't_feature')
+    check_same_batch('s_feature', s_feature, 't_feature', t_feature)
+    if s_feature.dim() == 2:
+        s_feature = s_feature[:, :, None, None]
+    if t_feature.dim() == 2:
+        t_feature = t_feature[:, :, None, None]
+    s_feature, target = match_spatial_size(s_feature, t_feature.detach())
+    pred_mean = loss.regressor(s_feature)
+    pred_var = loss.pred_var.view(1, -1, 1, 1)
+    neg_log_prob = 0.5 * (
+        (pred_mean - target).pow(2) / pred_var + torch.log(pred_var))
+    return loss.loss_weight * neg_log_prob.flatten(1).mean(1)
+
+
+def _fsp_terms(loss: FSPLoss, s_feats: Sequence[Tensor],
+               t_feats: Sequence[Tensor]) -> Tensor:
+    loss._check_inputs(s_feats, t_feats)
+    s_fsp = loss.fsp_matrices(s_feats)
+    t_fsp = loss.fsp_matrices([t.detach() for t in t_feats])
+    # each pair's plain mean is the batch mean of per-sample means
+    terms = sum((s - t).pow(2).flatten(1).mean(1)
+                for s, t in zip(s_fsp, t_fsp))
+    return loss.loss_weight * terms
+
+
+class _PerSampleForm(NamedTuple):
+    terms: Callable[..., Tensor]
+    check: Optional[Callable[[nn.Module], Optional[str]]] = None
+
+
+# Keyed by exact type: a subclass may redefine forward (mmsakd's CRDLoss
+# does), and its per-sample form would then be wrong without any error.
+PER_SAMPLE_FORMS: Dict[type, _PerSampleForm] = {
+    KLDivergence: _PerSampleForm(_kl_terms, _kl_check),
+    ATLoss: _PerSampleForm(_at_terms),
+    L2Loss: _PerSampleForm(_l2_terms, _l2_check),
+    FTLoss: _PerSampleForm(_ft_terms, _ft_check),
+    NSTLoss: _PerSampleForm(_nst_terms),
+    FSPLoss: _PerSampleForm(_fsp_terms),
+    VIDLoss: _PerSampleForm(_vid_terms),
+}
+
+
+def _iter_tensors(value: Any) -> Iterator[Tensor]:
+    """Tensors of an argument: itself, or the items of a list/tuple."""
+    if isinstance(value, Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, Tensor):
+                yield item
+
+
+def _select_rows(value: Any, batch: int, index: Tensor,
+                 index_list: List[int]) -> Any:
+    """The selected samples of one argument, or the argument unchanged."""
+    if isinstance(value, Tensor):
+        if value.dim() > 0 and value.size(0) == batch:
+            return value.index_select(0, index.to(value.device))
+        return value
+    if isinstance(value, (list, tuple)) and len(value) > 0:
+        # A list of batched tensors (e.g. FSP's stage outputs) is selected
+        # element-wise; this rule comes first so that K == B maps are not
+        # mistaken for B per-sample items.
+        if all(
+                isinstance(item, Tensor) and item.dim() > 0
+                and item.size(0) == batch for item in value):
+            return type(value)(
+                item.index_select(0, index.to(item.device))
+                for item in value)
+        if len(value) == batch:
+            return type(value)(value[i] for i in index_list)
+    return value
+
+
+@MODELS.register_module()
+class SpotWiseLoss(nn.Module):
+    """Restrict a distillation loss to the samples selected at its spot.
+
+    J. Song, Y. Chen, J. Ye and M. Song, "Spot-adaptive Knowledge
+    Distillation", IEEE Transactions on Image Processing 31, 2022,
+    https://arxiv.org/abs/2205.02399.
+
+    In SAKD a policy decides for every sample whether to distill at a spot;
+    every loss at that spot then only sees the selected samples. The
+    decisions arrive as a (B, ) tensor of 0/1 gates through
+    :meth:`set_gates` or the :meth:`gated` context manager; they are
+    detached (the student loss sends no gradient to the policy) and a
+    sample counts as selected when its gate is above 0.5, as in the
+    authors' code. Without gates the wrapper is transparent:
+    ``forward(**kw)`` returns exactly ``loss(**kw)``. ``forward`` has the
+    wrapped loss's signature, so MMRazor's ``ConfigurableDistiller`` checks
+    and fills ``loss_forward_mappings`` as for the bare loss.
+
+    ``mode='subset'`` (default, the faithful method, from the authors'
+    code): with ``n`` of the ``B`` samples selected, the wrapped loss runs
+    on the selected rows only and is scaled by ``n / B`` (a Python number).
+    Rows are selected in every argument: tensors whose dim 0 is ``B``,
+    lists/tuples whose items are all such tensors (element-wise, e.g. FSP's
+    stage outputs), and other lists/tuples of length ``B`` (e.g. CRD's
+    ``data_samples``); anything else is passed unchanged. The batch size
+    ``B`` is dim 0 of the first tensor argument in signature order (or of
+    the first tensor of the first list argument). Relational losses (SP,
+    PKT, RKD, CC) thus relate the selected samples among themselves, and
+    CRD contrasts and updates its memory bank only for selected samples,
+    which is not a per-sample weighting. When every sample is selected the
+    wrapped loss is called on the unchanged inputs.
+
+    ``mode='mask'`` (optional): the wrapped loss is written as a mean of
+    per-sample terms ``l_i`` (weight included) and the result is
+    ``sum_i g_i l_i / B``. For such losses this equals the subset result,
+    with static shapes and no host synchronisation, which suits compiled
+    graphs and DDP. It is off by default because only losses that are means
+    of per-sample terms have such a form (``PER_SAMPLE_FORMS``: MMRazor's
+    ``KLDivergence`` with ``reduction='batchmean'``, ``ATLoss``, ``L2Loss``
+    with ``dist=False``, ``FTLoss``, and mmsakd's ``NSTLoss``, ``VIDLoss``
+    and ``FSPLoss``), each form repeats its loss's formula, and relational
+    or contrastive losses can never be masked; an unsupported loss raises
+    ``ValueError`` at construction.
+
+    Degenerate selections (a deviation from the reference): when fewer than
+    ``min_samples`` samples are selected (always including none), the
+    wrapped loss is not called and the result is a zero that still depends
+    on every tensor argument and every parameter of the wrapped loss that
+    requires grad, so every DDP rank uses the same parameters and no NaN
+    appears. ``min_samples=None`` picks 2 for relation losses that are
+    undefined on one sample (MMRazor's ``DistanceWiseRKD`` and
+    ``AngleWiseRKD``, mmsakd's ``CCLoss``) and 1 otherwise. The reference
+    returns NaN for RKD and CC with one selected sample and zero tensors
+    (AT/NST) or the ungated loss (FT) with none selected.
+
+    Args:
+        loss (dict | nn.Module): The wrapped loss, a config built with
+            ``mmsakd.registry.MODELS`` or a module. It is kept as the child
+            ``loss``, so its parameters and buffers stay in the state dict
+            under ``<name>.loss.``.
+        mode (str): ``'subset'`` or ``'mask'``, see above. Defaults to
+            ``'subset'``.
+        min_samples (int, optional): Fewest selected samples for which the
+            wrapped loss is computed; below it the result is zero. Defaults
+            to None (2 for ``DistanceWiseRKD``, ``AngleWiseRKD`` and
+            ``CCLoss``, 1 otherwise).
+
+    Example:
+        >>> model = dict(
+        ...     distiller=dict(
+        ...         distill_losses=dict(
+        ...             loss_kd=dict(
+        ...                 type='mmsakd.SpotWiseLoss',
+        ...                 loss=dict(type='KLDivergence', tau=4),
+        ...                 mode='subset')),
+        ...         loss_forward_mappings=dict(
+        ...             loss_kd=dict(
+        ...                 preds_S=dict(
+        ...                     from_student=True, recorder='fc'),
+        ...                 preds_T=dict(
+        ...                     from_student=False, recorder='fc')))))
+        >>> # inside the algorithm, per spot
+        >>> with distiller.distill_losses['loss_kd'].gated(gates):
+        ...     losses = distiller.compute_distill_losses()
+    """
+
+    def __init__(self,
+                 loss: Union[dict, nn.Module],
+                 mode: str = 'subset',
+                 min_samples: Optional[int] = None) -> None:
+        super().__init__()
+        if isinstance(loss, dict):
+            loss = MODELS.build(loss)
+        if not isinstance(loss, nn.Module):
+            raise TypeError('loss must be a config dict or an nn.Module, '
+                            f'got {type(loss).__name__}')
+        if mode not in MODES:
+            raise ValueError(f'SpotWiseLoss: mode must be one of {MODES}, '
+                             f'got {mode!r}')
+        if min_samples is None:
+            min_samples = 2 if isinstance(loss, _PAIRWISE_LOSSES) else 1
+        if (isinstance(min_samples, bool) or not isinstance(min_samples, int)
+                or min_samples < 1):
+            raise ValueError('SpotWiseLoss: min_samples must be an int >= 1 '
+                             f'or None, got {min_samples!r}')
+        if mode == 'mask':
+            self._check_maskable(loss)
+        self.loss = loss
+        self.mode = mode
+        self.min_samples = min_samples
+        self._gates: Optional[Tensor] = None
+        self._bind_forward()
+
+    # -- signature pass-through ------------------------------------------
+
+    def _bind_forward(self) -> None:
+        """Give this instance a ``forward`` with the wrapped signature.
+
+        MMRazor reads ``inspect.signature(loss.forward)`` to validate and
+        fill the loss's arguments, and the signature belongs to the wrapped
+        instance, not to this class. A per-instance function object bound
+        with ``types.MethodType`` is used rather than a per-loss-class
+        dynamic subclass: the type stays ``SpotWiseLoss`` (registry name,
+        ``isinstance``, repr, pickling by qualified name all keep working)
+        and no class cache is needed. The one risk of a bound attribute is
+        a copy that calls the original; ``__getstate__``/``__setstate__``
+        (``copy.deepcopy``, pickling) and the ``nn.DataParallel`` replica
+        hook rebind it to the copy.
+        """
+        self_param = inspect.Parameter(
+            'self', inspect.Parameter.POSITIONAL_ONLY)
+        try:
+            inner = inspect.signature(self.loss.forward)
+        except (TypeError, ValueError):
+            inner = inspect.signature(type(self).forward)
+            params = list(inner.parameters.values())[1:]
+        else:
+            params = list(inner.parameters.values())
+
+        def forward(self, *args, **kwargs):
+            # type(self) so that a subclass overriding forward is honoured
+            return type(self).forward(self, *args, **kwargs)
+
+        forward.__signature__ = inner.replace(
+            parameters=[self_param] + params)
+        forward.__doc__ = type(self).forward.__doc__
+        forward.__qualname__ = f'{type(self).__qualname__}.forward'
+        # plain object attribute: nn.Module only intercepts modules,
+        # parameters and buffers
+        self.forward = types.MethodType(forward, self)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = super().__getstate__()
+        state.pop('forward', None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._bind_forward()
+
+    def _replicate_for_data_parallel(self) -> 'SpotWiseLoss':
+        # the replica shares __dict__, so its forward still points here
+        replica = super()._replicate_for_data_parallel()
+        replica._bind_forward()
+        return replica
+
+    @staticmethod
+    def _check_maskable(loss: nn.Module) -> None:
+        supported = ', '.join(cls.__name__ for cls in PER_SAMPLE_FORMS)
+        form = PER_SAMPLE_FORMS.get(type(loss))
+        if form is None:
+            raise ValueError(
+                f"SpotWiseLoss(mode='mask') has no per-sample form of "
+                f'{type(loss).__name__}; supported types: {supported}. '
+                'Relational and contrastive losses can never be masked. '
+                "Use mode='subset', which works for every loss.")
+        reason = form.check(loss) if form.check is not None else None
+        if reason is not None:
+            raise ValueError(
+                f"SpotWiseLoss(mode='mask') needs {type(loss).__name__} to "
+                f"be a mean of per-sample terms, but it has {reason}. "
+                "Use mode='subset', which works for every loss.")
+
+    # -- gates -------------------------------------------------------------
+
+    @property
+    def gates(self) -> Optional[Tensor]:
+        """The current (detached) gates, or None."""
+        return self._gates
+
+    def set_gates(self, gates: Optional[Tensor]) -> None:
+        """Set the per-sample gates used by the next forward calls.
+
+        Args:
+            gates (Tensor, optional): (B, ) gates, 1 (or above 0.5) where
+                the sample is distilled at this spot. Detached here: the
+                student loss must not send gradient to the policy. None
+                makes the wrapper transparent.
+        """
+        if gates is None:
+            self._gates = None
+            return
+        if not isinstance(gates, Tensor):
+            raise TypeError('gates must be a torch.Tensor or None, got '
+                            f'{type(gates).__name__}')
+        if gates.dim() != 1:
+            raise ValueError('gates must be a (B, ) tensor, got shape '
+                             f'{tuple(gates.shape)}')
+        self._gates = gates.detach()
+
+    @contextmanager
+    def gated(self, gates: Optional[Tensor]) -> Iterator['SpotWiseLoss']:
+        """Set ``gates`` inside the block and restore the previous gates
+        (None unless blocks are nested) on exit, errors included."""
+        previous = self._gates
+        self.set_gates(gates)
+        try:
+            yield self
+        finally:
+            self._gates = previous
+
+    # -- forward ------------------------------------------------------------
+
+    def forward(self, *args, **kwargs) -> Tensor:
+        """Compute the wrapped loss on the selected samples.
+
+        The instance's ``forward`` has the wrapped loss's signature and
+        calls this.
+
+        Returns:
+            Tensor: ``loss(...)`` without gates; otherwise ``n / B`` times
+            the loss of the ``n`` selected samples (``'subset'``) or
+            ``sum_i g_i l_i / B`` (``'mask'``), or a zero when fewer than
+            ``min_samples`` are selected.
+        """
+        gates = self._gates
+        if gates is None:
+            return self.loss(*args, **kwargs)
+        values = self._ordered_arguments(args, kwargs)
+        batch = self._check_batch(gates, values)
+        selected = gates if gates.dtype == torch.bool else gates > 0.5
+        if self.mode == 'mask':
+            return self._masked(selected, batch, args, kwargs)
+
+        index = selected.nonzero(as_tuple=True)[0]
+        n = index.numel()
+        if n < self.min_samples:
+            return self._zero(values)
+        if n == batch:
+            return self.loss(*args, **kwargs)
+        index_list = index.tolist()
+        sub_args = [_select_rows(a, batch, index, index_list) for a in args]
+        sub_kwargs = {
+            k: _select_rows(v, batch, index, index_list)
+            for k, v in kwargs.items()
+        }
+        return self.loss(*sub_args, **sub_kwargs) * (n / batch)
+
+    def _ordered_arguments(self, args: Tuple, kwargs: Dict) -> List[Any]:
+        """Argument values in the wrapped signature's order."""
+        signature = self.forward.__func__.__signature__
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return list(args) + list(kwargs.values())
+        return list(bound.arguments.values())[1:]
+
+    @staticmethod
+    def _check_batch(gates: Tensor, values: List[Any]) -> int:
+        for value in values:
+            for tensor in _iter_tensors(value):
+                if tensor.dim() == 0:
+                    continue
+                batch = tensor.size(0)
+                if tuple(gates.shape) != (batch, ):
+                    raise ValueError(
+                        f'gates must have shape ({batch}, ) to match the '
+                        'batch of the loss inputs (first batched input '
+                        f'has shape {tuple(tensor.shape)}), got '
+                        f'{tuple(gates.shape)}')
+                return batch
+        raise ValueError('SpotWiseLoss cannot gate a loss without a batched '
+                         'tensor argument')
+
+    def _masked(self, selected: Tensor, batch: int, args: Tuple,
+                kwargs: Dict) -> Tensor:
+        terms = PER_SAMPLE_FORMS[type(self.loss)].terms(
+            self.loss, *args, **kwargs)
+        weights = selected.to(device=terms.device, dtype=terms.dtype)
+        loss = (weights * terms).sum() / batch
+        if self.min_samples > 1:
+            # a tensor condition keeps the graph static and avoids a sync
+            loss = loss * (weights.sum() >= self.min_samples).to(loss.dtype)
+        return loss
+
+    def _zero(self, values: List[Any]) -> Tensor:
+        """A zero that uses every input and parameter that requires grad,
+        so DDP sees the same parameters on every rank; never a NaN for
+        finite inputs."""
+        tensors = [t for v in values for t in _iter_tensors(v)]
+        device = tensors[0].device if tensors else None
+        zero = torch.zeros((), device=device)
+        for tensor in tensors:
+            if tensor.requires_grad:
+                zero = zero + 0 * tensor.sum()
+        for param in self.loss.parameters():
+            if param.requires_grad:
+                zero = zero + 0 * param.sum()
+        return zero
+
+    def extra_repr(self) -> str:
+        return f'mode={self.mode!r}, min_samples={self.min_samples}'
