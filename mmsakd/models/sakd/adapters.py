@@ -1,0 +1,131 @@
+"""Shape adapters between teacher and student features at a spot.
+
+In SAKD's routing network (Song et al., "Spot-adaptive Knowledge
+Distillation", IEEE TIP 2022, arXiv 2205.02399) a feature leaving one
+network's segment is fed to the other network's next segment, so every spot
+has an adapter each way. Feature maps use RepDistiller's ``ConvReg``
+(conv -> BN -> ReLU) extended by SAKD with a transposed conv for any
+upsampling; pooled vectors use a single linear layer (``LinearClassifier``).
+"""
+from typing import Sequence, Tuple
+
+from torch import Tensor, nn
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _deconv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size - 1) * stride - 2 * padding + kernel
+
+
+def _conv_layer(src_shape: Tuple[int, int, int],
+                dst_shape: Tuple[int, int, int]) -> nn.Module:
+    (src_c, src_h, src_w), (dst_c, dst_h, dst_w) = src_shape, dst_shape
+    # the size rules look at heights only, as the reference does; the
+    # widths are checked afterwards
+    if src_h == 2 * dst_h:
+        conv = nn.Conv2d(src_c, dst_c, kernel_size=3, stride=2, padding=1)
+        out = [_conv_out(s, 3, 2, 1) for s in (src_h, src_w)]
+    elif 2 * src_h == dst_h:
+        conv = nn.ConvTranspose2d(
+            src_c, dst_c, kernel_size=4, stride=2, padding=1)
+        out = [_deconv_out(s, 4, 2, 1) for s in (src_h, src_w)]
+    elif src_h >= dst_h:
+        kernel = (1 + src_h - dst_h, 1 + src_w - dst_w)
+        if kernel[1] < 1:
+            raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
+                             'the width would have to grow while the '
+                             'height shrinks')
+        conv = nn.Conv2d(src_c, dst_c, kernel_size=kernel)
+        out = [_conv_out(s, k, 1, 0) for s, k in zip((src_h, src_w), kernel)]
+    else:
+        # SAKD's addition: the teacher->student adapter may have to upsample
+        # by any factor; the kernel makes the output size exact
+        stride = dst_h // src_h
+        kernel = (dst_h - stride * (src_h - 1), dst_w - stride * (src_w - 1))
+        if kernel[1] < 1:
+            raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
+                             'the width cannot be upsampled by the height '
+                             f'stride {stride}')
+        conv = nn.ConvTranspose2d(
+            src_c, dst_c, kernel_size=kernel, stride=stride, padding=0)
+        out = [
+            _deconv_out(s, k, stride, 0)
+            for s, k in zip((src_h, src_w), kernel)
+        ]
+    if out != [dst_h, dst_w]:
+        raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
+                         f'{conv} would give {out[0]}x{out[1]} maps')
+    return conv
+
+
+class ConvReg(nn.Module):
+    """Conv -> BN -> ReLU from one feature-map shape to another.
+
+    The conv depends on the heights (RepDistiller's ``ConvReg`` plus
+    SAKD's last case): ``src_H == 2 dst_H``: 3x3, stride 2, padding 1;
+    ``2 src_H == dst_H``: 4x4 transposed, stride 2, padding 1;
+    ``src_H >= dst_H``: kernel ``(1 + src_H - dst_H, 1 + src_W - dst_W)``
+    (1x1 for equal sizes); otherwise transposed with stride
+    ``floor(dst_H / src_H)`` and the kernel that gives exactly the
+    destination size. Conv biases and initialisation are PyTorch's
+    defaults, as in the reference.
+
+    Args:
+        src_shape (Sequence[int]): Input shape (C, H, W).
+        dst_shape (Sequence[int]): Output shape (C, H, W).
+    """
+
+    def __init__(self, src_shape: Sequence[int], dst_shape: Sequence[int]):
+        super().__init__()
+        self.src_shape = tuple(src_shape)
+        self.dst_shape = tuple(dst_shape)
+        self.conv = _conv_layer(self.src_shape, self.dst_shape)
+        self.bn = nn.BatchNorm2d(self.dst_shape[0])
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+def _as_shape(shape: Sequence[int], name: str) -> Tuple[int, ...]:
+    shape = tuple(shape)
+    if not shape or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1
+            for s in shape):
+        raise ValueError(f'{name} must be a shape of positive ints without '
+                         f'the batch dimension, got {shape!r}')
+    return shape
+
+
+def build_adapter(src_shape: Sequence[int],
+                  dst_shape: Sequence[int]) -> nn.Module:
+    """The adapter that maps features of one shape to another.
+
+    Args:
+        src_shape (Sequence[int]): Input shape without batch: (C, H, W) for
+            feature maps or (C,) for vectors.
+        dst_shape (Sequence[int]): Output shape, of the same rank.
+
+    Returns:
+        nn.Module: :class:`ConvReg` for feature maps, ``nn.Linear`` for
+        vectors.
+
+    Raises:
+        ValueError: For ranks that differ or are neither 1 nor 3, or sizes
+            that no rule maps exactly.
+    """
+    src = _as_shape(src_shape, 'src_shape')
+    dst = _as_shape(dst_shape, 'dst_shape')
+    if len(src) != len(dst):
+        raise ValueError(f'cannot adapt features of shape {src} to {dst}: '
+                         'the ranks differ; choose spots of the same kind '
+                         '(feature maps or pooled vectors) in both networks')
+    if len(src) == 1:
+        return nn.Linear(src[0], dst[0])
+    if len(src) == 3:
+        return ConvReg(src, dst)
+    raise ValueError(f'cannot adapt features of shape {src} to {dst}: only '
+                     '(C, H, W) maps and (C,) vectors are supported')
