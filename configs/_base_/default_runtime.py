@@ -12,9 +12,14 @@ default_hooks = dict(
         save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# puts the data-augmentation / dropout random generators into checkpoints so
-# that a resumed run continues exactly like an uninterrupted one
-custom_hooks = [dict(type='mmsakd.RNGStateHook')]
+# RNGStateHook puts the data-augmentation / dropout / Gumbel random generators
+# into checkpoints so that a resumed run continues exactly like an
+# uninterrupted one; SpotStatisticsHook reports where spot-adaptive models
+# distilled (it does nothing for other models)
+custom_hooks = [
+    dict(type='mmsakd.RNGStateHook'),
+    dict(type='mmsakd.SpotStatisticsHook', interval=50),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

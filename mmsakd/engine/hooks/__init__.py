@@ -1,3 +1,4 @@
 from .rng_state_hook import RNGStateHook
+from .spot_statistics_hook import SpotStatisticsHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['RNGStateHook', 'SpotStatisticsHook']

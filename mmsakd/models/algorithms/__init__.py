@@ -1,0 +1,3 @@
+from .spot_adaptive_distill import SpotAdaptiveDistill
+
+__all__ = ['SpotAdaptiveDistill']

@@ -1,0 +1,203 @@
+"""Spot-adaptive distillation as an MMRazor algorithm."""
+import copy
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import BaseDataElement
+from mmrazor.models import SingleTeacherDistill
+from mmrazor.models.utils import add_prefix
+
+from mmsakd.registry import MODELS
+from ..sakd.routing import RoutingNetwork
+from ..sakd.segments import SegmentExecutor
+
+SAKD_DEFAULTS = dict(
+    policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
+    routing_loss_weight=1.0,
+    gamma=1.0,
+    hinge=True,
+    loss_mode='subset',
+    spots=None,
+    pool_source='neck',
+    input_shape=(3, 32, 32))
+SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
+                        'mmrazor.ConfigurableDistiller',
+                        'SpotAdaptiveDistiller',
+                        'mmsakd.SpotAdaptiveDistiller')
+
+
+def sakd_settings(sakd: Optional[dict]) -> dict:
+    """The ``sakd`` block merged over :data:`SAKD_DEFAULTS`, validated."""
+    sakd = dict(sakd or {})
+    unknown = set(sakd) - set(SAKD_DEFAULTS)
+    if unknown:
+        raise ValueError(f'unknown key(s) {sorted(unknown)} in model.sakd; '
+                         f'valid keys: {sorted(SAKD_DEFAULTS)}')
+    settings = copy.deepcopy(SAKD_DEFAULTS)
+    policy = sakd.pop('policy', None)
+    if policy is not None:
+        settings['policy'].update(policy)
+    settings.update(sakd)
+    if not settings['gamma'] > 0:
+        raise ValueError(
+            f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
+    return settings
+
+
+@MODELS.register_module()
+class SpotAdaptiveDistill(SingleTeacherDistill):
+    """Spot-adaptive knowledge distillation (SAKD).
+
+    J. Song, Y. Chen, J. Ye and M. Song, "Spot-adaptive Knowledge
+    Distillation", IEEE TIP 31, 2022, https://arxiv.org/abs/2205.02399.
+
+    A drop-in replacement of MMRazor's ``SingleTeacherDistill``: swap the
+    ``type`` of any single-teacher distillation config's model block and add
+    a ``sakd`` block; the recorders, losses, connectors and mappings of its
+    ``ConfigurableDistiller`` are reused (it becomes a
+    :class:`~mmsakd.models.distillers.SpotAdaptiveDistiller`). Each
+    iteration, as the authors' code:
+
+    1. teacher (no grad) and student passes with MMRazor's recorders; the
+       student's task loss;
+    2. the policy (:class:`~mmsakd.models.sakd.SpotPolicyHead`) reads the
+       detached pooled features of both and samples a 0/1 gate per sample
+       and spot (the last one for the logits spot);
+    3. every distill loss runs on the samples selected at its spot (gates
+       detached: the student loss sends no gradient to the policy);
+    4. the routing network mixes teacher and student segments per sample
+       (:class:`~mmsakd.models.sakd.RoutingNetwork`), and its cross-entropy
+       trains the policy and the adapters: scaled by ``gamma`` when worse
+       than the student's own CE and by ``1 / gamma`` when better, plus the
+       hinge ``max(0, B/2 - sum(a_logits))``.
+
+    One optimizer, exact: the routing pass runs student and teacher with
+    detached parameters, so the routing loss reaches only the policy and the
+    adapters, and the student only its own loss -- the same updates as the
+    authors' two optimizers (whose policy step throws away the routing
+    loss's student gradients). The agent's learning rate (lr / 2) and weight
+    decay (1e-3) come from ``paramwise_cfg`` on the ``sakd_`` parameters
+    (``lr_mult=0.5, decay_mult=2.0``).
+
+    Args:
+        distiller (dict): A ``ConfigurableDistiller`` (or
+            ``SpotAdaptiveDistiller``) config.
+        sakd (dict, optional): SAKD settings, merged over the defaults:
+            ``policy`` (policy head config; ``init='distill_all'`` for
+            homogeneous pairs, ``'default'`` for heterogeneous ones),
+            ``routing_loss_weight`` (1.0), ``gamma`` (1.0), ``hinge``
+            (True), ``loss_mode`` (``'subset'``), ``spots`` (None: inferred),
+            ``pool_source`` (``'neck'``), ``input_shape`` ((3, 32, 32), for
+            the dry run that sizes the adapters).
+        **kwargs: The arguments of ``SingleTeacherDistill``.
+
+    Example:
+        >>> _base_ = ['../baselines/crd_res56_res20.py']
+        >>> model = dict(type='mmsakd.SpotAdaptiveDistill',
+        ...              sakd=dict(gamma=1.0))
+    """
+
+    def __init__(self,
+                 distiller: dict,
+                 sakd: Optional[dict] = None,
+                 **kwargs) -> None:
+        settings = sakd_settings(sakd)
+        distiller = dict(distiller)
+        if distiller.get('type') not in SWAPPABLE_DISTILLERS:
+            raise ValueError(
+                f'model.distiller.type={distiller.get("type")!r} cannot be '
+                'made spot-adaptive: SpotAdaptiveDistill wraps MMRazor\'s '
+                'ConfigurableDistiller (recorders + distill_losses + '
+                'loss_forward_mappings). Express the distiller in that form.')
+        distiller.update(
+            type='mmsakd.SpotAdaptiveDistiller',
+            loss_mode=settings['loss_mode'],
+            spots=settings['spots'],
+            pool_source=settings['pool_source'])
+        super().__init__(distiller=distiller, **kwargs)
+        self.gamma = float(settings['gamma'])
+        self.hinge = bool(settings['hinge'])
+        self.routing_loss_weight = float(settings['routing_loss_weight'])
+
+        input_shape = tuple(settings['input_shape'])
+        student = SegmentExecutor(self.student)
+        teacher = SegmentExecutor(self.teacher)
+        spots = self.distiller.order_spots(student, teacher)
+        pool = settings['pool_source']
+        pooled = []
+        for executor in (teacher, student):
+            shapes = executor.shapes(input_shape)
+            if pool not in shapes:
+                raise ValueError(
+                    f'model.sakd.pool_source={pool!r} is not a unit of '
+                    f'{type(executor.model).__name__}; units: '
+                    f'{tuple(shapes)}')
+            pooled.append(int(torch.Size(shapes[pool]).numel()))
+        self.sakd_routing = RoutingNetwork(
+            self.student, self.teacher, spots, input_shape=input_shape)
+        self.sakd_policy = MODELS.build(
+            settings['policy'],
+            default_args=dict(
+                in_channels=sum(pooled),
+                num_decisions=self.distiller.num_decisions))
+        self.spot_names: List[str] = [s for s, _ in spots] + ['logits']
+        self.last_gate_rates: Optional[torch.Tensor] = None
+
+    def loss(self,
+             batch_inputs: torch.Tensor,
+             data_samples: Optional[List[BaseDataElement]] = None) -> Dict:
+        """Student loss, gated distill losses and the routing loss."""
+        stopped = self.distillation_stopped
+        # the parent runs both networks with the recorders and the student
+        # loss; the distill losses need the gates, computed from the records
+        self.distillation_stopped = True
+        try:
+            losses = super().loss(batch_inputs, data_samples)
+        finally:
+            self.distillation_stopped = stopped
+        if stopped:
+            return losses
+
+        gates, _ = self.sakd_policy(*self.distiller.get_pooled())
+        losses.update(
+            add_prefix(
+                self.distiller.compute_distill_losses(gates.detach()),
+                'distill'))
+        losses.update(
+            add_prefix(
+                self.routing_losses(batch_inputs, data_samples, gates),
+                'sakd'))
+        rates = gates.detach().mean(dim=0)
+        self.last_gate_rates = rates
+        for name, rate in zip(self.spot_names, rates):
+            losses[f'sakd.rate.{name}'] = rate
+        return losses
+
+    def routing_losses(self, batch_inputs: torch.Tensor,
+                       data_samples: List[BaseDataElement],
+                       gates: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The policy/adapters loss of the routing network."""
+        labels = torch.cat([sample.gt_label for sample in data_samples
+                            ]).to(batch_inputs.device)
+        mixed = self.sakd_routing(batch_inputs, gates)
+        route_ce = F.cross_entropy(mixed, labels)
+        student_ce = F.cross_entropy(
+            self.distiller.get_student_logits().detach(), labels)
+        # gamma when the routed path is worse than the student alone,
+        # 1 / gamma when better, 1 when equal (no host sync)
+        scale = torch.where(
+            route_ce > student_ce, route_ce.new_tensor(self.gamma),
+            torch.where(route_ce < student_ce,
+                        route_ce.new_tensor(1.0 / self.gamma),
+                        route_ce.new_tensor(1.0)))
+        loss = scale * route_ce
+        hinge = route_ce.new_zeros(())
+        if self.hinge:
+            # at least half the batch should pick the teacher at the logits
+            hinge = F.relu(gates.shape[0] / 2 - gates[:, -1].sum())
+            loss = loss + hinge
+        return dict(
+            loss_route=self.routing_loss_weight * loss,
+            route_ce=route_ce.detach(),
+            hinge=hinge.detach())

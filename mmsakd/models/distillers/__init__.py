@@ -1,0 +1,3 @@
+from .spot_adaptive_distiller import SpotAdaptiveDistiller
+
+__all__ = ['SpotAdaptiveDistiller']
