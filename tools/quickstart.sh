@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The offline main job: set up (tools/setup_env.sh), train the teacher on the
-# digits images that ship with scikit-learn, distil it into the student with
-# MMRazor, and evaluate the student. Nothing is downloaded.
-#   TEACHER_EPOCHS=10 EPOCHS=6 bash tools/quickstart.sh  (the defaults)
+# The offline main job: set up (tools/setup_env.sh), train the teacher
+# (resnet56) on the digits images that ship with scikit-learn, distil it into
+# resnet20 with spot-adaptive CRD + KD (configs/sakd/crd_res56_res20.py on
+# that data), and evaluate the student. Nothing is downloaded.
+#   TEACHER_EPOCHS=8 EPOCHS=6 bash tools/quickstart.sh  (the defaults)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
-TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
+TEACHER_EPOCHS="${TEACHER_EPOCHS:-8}"
 EPOCHS="${EPOCHS:-6}"
 WORK=work_dirs/demo
-TEACHER_CFG=configs/demo/resnet18-w32_digits.py
-KD_CFG=configs/demo/kd-fitnet_r18w32-r18w16_digits.py
+TEACHER_CFG=configs/demo/resnet56_digits.py
+KD_CFG=configs/demo/crd_res56_res20_digits.py
 
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
@@ -21,12 +22,12 @@ echo "== 1/3 teacher: $TEACHER_CFG ($TEACHER_EPOCHS epochs)"
     --cfg-options train_cfg.max_epochs="$TEACHER_EPOCHS"
 # the demo distillation config reads the teacher from this path
 cp "$(ls -t "$WORK"/teacher/best_accuracy_top1_epoch_*.pth | head -n 1)" \
-    "$WORK/teacher_resnet18-w32_digits.pth"
+    "$WORK/teacher_resnet56_digits.pth"
 
-echo "== 2/3 distillation: $KD_CFG ($EPOCHS epochs)"
-"$PY" tools/train.py "$KD_CFG" --work-dir "$WORK/kd" \
+echo "== 2/3 spot-adaptive distillation: $KD_CFG ($EPOCHS epochs)"
+"$PY" tools/train.py "$KD_CFG" --work-dir "$WORK/sakd" \
     --cfg-options train_cfg.max_epochs="$EPOCHS"
 
 echo "== 3/3 evaluation of the distilled student"
-"$PY" tools/test.py "$KD_CFG" "$WORK/kd/epoch_$EPOCHS.pth" \
-    --work-dir "$WORK/kd_test"
+"$PY" tools/test.py "$KD_CFG" "$WORK/sakd/epoch_$EPOCHS.pth" \
+    --work-dir "$WORK/sakd_test"
