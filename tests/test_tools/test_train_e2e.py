@@ -3,6 +3,7 @@ a real Runner, real MMRazor distiller and recorders, real data (the digits
 shipped with scikit-learn), on tiny subsets so that the CPU suite stays
 fast."""
 import glob
+import math
 import json
 import os.path as osp
 import socket
@@ -141,3 +142,54 @@ def test_two_process_ddp_trains_and_resumes(tmp_path, teacher_ckpt):
     train_logs = [s for s in _scalars(work_dir) if 'loss' in s]
     assert [s['epoch'] for s in train_logs] == [2, 2]
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
+
+
+SAKD_TEACHER_CFG = f'{REPO}/configs/demo/resnet56_digits.py'
+SAKD_CFG = f'{REPO}/configs/demo/crd_res56_res20_digits.py'
+# the CRD sampler wraps the training set: the subset goes one level down
+SAKD_TINY = [o for o in TINY if not o.startswith('train_dataloader.dataset')
+             ] + [
+                 'train_dataloader.dataset.dataset.indices=64',
+                 'train_dataloader.dataset.neg_num=16',
+                 'model.distiller.distill_losses.loss_crd.neg_num=16'
+             ]
+
+
+def test_sakd_demo_trains_and_resumes_to_the_same_result(tmp_path):
+    """The offline main job (spot-adaptive CRD + KD) through tools/train.py:
+    policy gates, CRD memory bank, routing adapters and Gumbel noise all
+    continue exactly after an interruption."""
+    teacher_dir = str(tmp_path / 'teacher')
+    _ok(
+        run_tool([
+            'tools/train.py', SAKD_TEACHER_CFG, '--work-dir', teacher_dir,
+            '--cfg-options', 'train_cfg.max_epochs=1', *TINY
+        ]))
+    teacher = osp.join(teacher_dir, 'epoch_1.pth')
+
+    def args(work_dir, epochs):
+        return [
+            'tools/train.py', SAKD_CFG, '--work-dir', work_dir,
+            '--cfg-options', f'model.teacher_ckpt={teacher}',
+            f'train_cfg.max_epochs={epochs}', *SAKD_TINY
+        ]
+
+    straight = str(tmp_path / 'straight')
+    _ok(run_tool(args(straight, 2)))
+    logs = [s for s in _scalars(straight) if 'loss' in s]
+    assert len(logs) == 8
+    for key in ('sakd.loss_route', 'distill.loss_crd', 'distill.loss_kd',
+                'sakd.rate.neck', 'sakd.rate.logits'):
+        assert all(math.isfinite(s[key]) for s in logs), key
+    assert osp.isfile(osp.join(straight, 'spot_statistics.csv'))
+
+    resumed = str(tmp_path / 'resumed')
+    _ok(run_tool(args(resumed, 1)))
+    _ok(run_tool(args(resumed, 2) + ['--resume']))
+    expected = _weights(osp.join(straight, 'epoch_2.pth'))
+    final = _weights(osp.join(resumed, 'epoch_2.pth'))
+    assert final.keys() == expected.keys()
+    assert any(k.startswith('sakd_policy.') for k in final)
+    assert any('memory' in k for k in final)  # the CRD memory bank
+    for name, value in expected.items():
+        assert torch.equal(final[name], value), name
