@@ -1,3 +1,3 @@
-from .hooks import RNGStateHook, SpotStatisticsHook
+from .hooks import PolicyTemperatureHook, RNGStateHook, SpotStatisticsHook
 
-__all__ = ['RNGStateHook', 'SpotStatisticsHook']
+__all__ = ['PolicyTemperatureHook', 'RNGStateHook', 'SpotStatisticsHook']
