@@ -390,3 +390,19 @@ def test_any_configurable_distiller_becomes_spot_adaptive(name):
             and not n.startswith('sakd_policy')
         ]
         assert missing == [], missing
+
+
+def test_explicit_spot_wise_wrappers_are_kept():
+    distiller = with_kd()
+    distiller['distill_losses'] = dict(
+        loss_kd=dict(
+            type='mmsakd.SpotWiseLoss',
+            loss=dict(type='KLDivergence', tau=4),
+            mode='mask'))
+    model = build(distiller)
+    wrapper = model.distiller.distill_losses['loss_kd']
+    assert wrapper.mode == 'mask'
+    assert type(wrapper.loss).__name__ == 'KLDivergence'  # not wrapped twice
+    x, samples = batch()
+    losses = model.loss(x, samples)
+    assert torch.isfinite(losses['distill.loss_kd'])
