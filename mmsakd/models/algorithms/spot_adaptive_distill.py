@@ -124,18 +124,17 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         student = SegmentExecutor(self.student)
         teacher = SegmentExecutor(self.teacher)
         spots = self.distiller.order_spots(student, teacher)
-        pool = settings['pool_source']
-        pooled = []
-        for executor in (teacher, student):
-            shapes = executor.shapes(input_shape)
-            if pool not in shapes:
-                raise ValueError(
-                    f'model.sakd.pool_source={pool!r} is not a unit of '
-                    f'{type(executor.model).__name__}; units: '
-                    f'{tuple(shapes)}')
-            pooled.append(int(torch.Size(shapes[pool]).numel()))
         self.sakd_routing = RoutingNetwork(
             self.student, self.teacher, spots, input_shape=input_shape)
+        pool = settings['pool_source']
+        pooled = []
+        for who, shapes in zip(('student', 'teacher'),
+                               self.sakd_routing.unit_shapes):
+            if pool not in shapes:
+                raise ValueError(
+                    f'model.sakd.pool_source={pool!r} is not a unit of the '
+                    f'{who}; units: {tuple(shapes)}')
+            pooled.append(int(torch.Size(shapes[pool]).numel()))
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(

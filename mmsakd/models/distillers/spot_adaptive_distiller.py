@@ -10,10 +10,9 @@ from torch import Tensor, nn
 
 from mmsakd.registry import MODELS
 from ..losses.spot_wise_loss import SpotWiseLoss
-from ..sakd.segments import SegmentExecutor
+from ..sakd.segments import LOGITS_ALIASES, LOGITS_PATH, SegmentExecutor
 
 Spot = Tuple[str, str]  # (student module path, teacher module path)
-LOGITS_PATHS = ('head.fc', 'head')
 POOL_RECORDER = '_sakd_pool'
 LOGITS_RECORDER = '_sakd_logits'
 MODES = ('subset', 'mask')
@@ -73,7 +72,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         student_recorders[POOL_RECORDER] = extra
         teacher_recorders[POOL_RECORDER] = copy.deepcopy(extra)
         student_recorders[LOGITS_RECORDER] = dict(
-            type='ModuleOutputs', source='head.fc')
+            type='ModuleOutputs', source=LOGITS_PATH)
         super().__init__(
             student_recorders=student_recorders,
             teacher_recorders=teacher_recorders,
@@ -156,7 +155,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
 
     @staticmethod
     def _canonical(path: str) -> str:
-        return 'head.fc' if path in LOGITS_PATHS else path
+        return LOGITS_PATH if path in LOGITS_ALIASES else path
 
     def order_spots(self, student: SegmentExecutor,
                     teacher: SegmentExecutor) -> List[Spot]:
@@ -168,8 +167,8 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         """
         feature = OrderedDict()
         for name, (s_path, t_path) in self.loss_spots.items():
-            if s_path == 'head.fc' or t_path == 'head.fc':
-                if (s_path, t_path) != ('head.fc', 'head.fc'):
+            if LOGITS_PATH in (s_path, t_path):
+                if (s_path, t_path) != (LOGITS_PATH, LOGITS_PATH):
                     raise ValueError(
                         f'{name!r}: the logits spot must read head.fc of both '
                         f'networks, got student {s_path!r} and teacher '
@@ -206,7 +205,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
     def spot_index(self, loss_name: str) -> int:
         """Decision index of a loss (the last one is the logits spot)."""
         spot = self.loss_spots[loss_name]
-        if spot == ('head.fc', 'head.fc'):
+        if spot == (LOGITS_PATH, LOGITS_PATH):
             return len(self.spots)
         return self.spots.index(spot)
 

@@ -70,8 +70,11 @@ class RoutingNetwork(nn.Module):
         # a plain list keeps the networks out of the module tree
         self._executors = [SegmentExecutor(student), SegmentExecutor(teacher)]
         self.spots = self._check_spots(spots)
-        s_shapes = self.student_executor.shapes(input_shape)
-        t_shapes = self.teacher_executor.shapes(input_shape)
+        # output shape of every unit, (student, teacher); kept so that users
+        # of the network (e.g. the policy's input size) need no dry run
+        self.unit_shapes = tuple(
+            e.shapes(input_shape) for e in self._executors)
+        s_shapes, t_shapes = self.unit_shapes
         self.spot_shapes = [(s_shapes[s], t_shapes[t]) for s, t in self.spots]
         self.hints = nn.ModuleList()
         self.anti_hints = nn.ModuleList()
