@@ -10,7 +10,6 @@ from mmrazor.models.utils import add_prefix
 
 from mmsakd.registry import MODELS
 from ..sakd.routing import RoutingNetwork
-from ..sakd.segments import SegmentExecutor
 
 SAKD_DEFAULTS = dict(
     policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
@@ -20,7 +19,7 @@ SAKD_DEFAULTS = dict(
     loss_mode='subset',
     spots=None,
     pool_source='neck',
-    input_shape=(3, 32, 32))
+    input_shape=None)
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
                         'SpotAdaptiveDistiller',
@@ -88,8 +87,10 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             homogeneous pairs, ``'default'`` for heterogeneous ones),
             ``routing_loss_weight`` (1.0), ``gamma`` (1.0), ``hinge``
             (True), ``loss_mode`` (``'subset'``), ``spots`` (None: inferred),
-            ``pool_source`` (``'neck'``), ``input_shape`` ((3, 32, 32), for
-            the dry run that sizes the adapters).
+            ``pool_source`` (``'neck'``), ``input_shape`` (None: the dry
+            runs that resolve the spots and size the adapters use two image
+            sizes and refuse adapters that would depend on the size; set it
+            to the training images' (C, H, W) to use that size alone).
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:
@@ -120,28 +121,18 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         self.hinge = bool(settings['hinge'])
         self.routing_loss_weight = float(settings['routing_loss_weight'])
 
-        input_shape = tuple(settings['input_shape'])
-        student = SegmentExecutor(self.student)
-        teacher = SegmentExecutor(self.teacher)
-        spots = self.distiller.order_spots(student, teacher)
-        self.sakd_routing = RoutingNetwork(
-            self.student, self.teacher, spots, input_shape=input_shape)
-        pool = settings['pool_source']
-        pooled = []
-        for who, shapes in zip(('student', 'teacher'),
-                               self.sakd_routing.unit_shapes):
-            if pool not in shapes:
-                raise ValueError(
-                    f'model.sakd.pool_source={pool!r} is not a unit of the '
-                    f'{who}; units: {tuple(shapes)}')
-            pooled.append(int(torch.Size(shapes[pool]).numel()))
+        self.distiller.build_spots(self.student, self.teacher,
+                                   settings['input_shape'])
+        self.sakd_routing = RoutingNetwork(self.distiller.executors,
+                                           self.distiller.spot_boundaries,
+                                           self.distiller.spot_shapes)
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(
-                in_channels=sum(pooled),
+                in_channels=self.distiller.pool_channels,
                 num_decisions=self.distiller.num_decisions))
-        self.spot_names: List[str] = [s for s, _ in spots] + ['logits']
-        self.last_gate_rates: Optional[torch.Tensor] = None
+        self.spot_names: List[str] = [s for s, _ in self.distiller.spots
+                                      ] + ['logits']
 
     def loss(self,
              batch_inputs: torch.Tensor,
@@ -168,7 +159,6 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                 self.routing_losses(batch_inputs, data_samples, gates),
                 'sakd'))
         rates = gates.detach().mean(dim=0)
-        self.last_gate_rates = rates
         for name, rate in zip(self.spot_names, rates):
             losses[f'sakd.rate.{name}'] = rate
         return losses

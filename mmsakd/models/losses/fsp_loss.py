@@ -75,11 +75,31 @@ class FSPLoss(nn.Module):
         Returns:
             torch.Tensor: The scalar loss times ``loss_weight``.
         """
+        differences = self._differences(s_feats, t_feats)
+        loss = sum(d.pow(2).mean() for d in differences)
+        return self.loss_weight * loss
+
+    def per_sample(self, s_feats: Sequence[torch.Tensor],
+                   t_feats: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The loss of every sample, (N, ); ``forward`` is their mean (each
+        pair's matrices have the same size for every sample).
+
+        Args:
+            s_feats (Sequence[torch.Tensor]): As ``forward``.
+            t_feats (Sequence[torch.Tensor]): As ``forward``.
+        """
+        terms = sum(
+            d.pow(2).flatten(1).mean(1)
+            for d in self._differences(s_feats, t_feats))
+        return self.loss_weight * terms
+
+    def _differences(self, s_feats: Sequence[torch.Tensor],
+                     t_feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """Student minus teacher FSP matrix, per consecutive pair."""
         self._check_inputs(s_feats, t_feats)
         s_fsp = self.fsp_matrices(s_feats)
         t_fsp = self.fsp_matrices([t.detach() for t in t_feats])
-        loss = sum((s - t).pow(2).mean() for s, t in zip(s_fsp, t_fsp))
-        return self.loss_weight * loss
+        return [s - t for s, t in zip(s_fsp, t_fsp)]
 
     @staticmethod
     def fsp_matrices(feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:

@@ -66,17 +66,39 @@ class NSTLoss(nn.Module):
         Returns:
             torch.Tensor: The scalar loss times ``loss_weight``.
         """
+        s, t = self._normalized(s_feature, t_feature)
+        loss = (
+            self.poly_kernel(t, t).mean() + self.poly_kernel(s, s).mean() -
+            2 * self.poly_kernel(s, t).mean())
+        return self.loss_weight * loss
+
+    def per_sample(self, s_feature: torch.Tensor,
+                   t_feature: torch.Tensor) -> torch.Tensor:
+        """The loss of every sample, (N, ); ``forward`` is their mean (every
+        sample's kernel blocks have the same size).
+
+        Args:
+            s_feature (torch.Tensor): As ``forward``.
+            t_feature (torch.Tensor): As ``forward``.
+        """
+        s, t = self._normalized(s_feature, t_feature)
+
+        def kernel_mean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.poly_kernel(a, b).flatten(1).mean(1)
+
+        terms = kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
+        return self.loss_weight * terms
+
+    @staticmethod
+    def _normalized(s_feature: torch.Tensor, t_feature: torch.Tensor):
+        """Checked, size-matched, L2-normalised (N, C, HW) features."""
         check_feature(s_feature, 's_feature', ndims=(4, ))
         check_feature(t_feature, 't_feature', ndims=(4, ))
         check_same_batch('s_feature', s_feature, 't_feature', t_feature)
         s_feature, t_feature = match_spatial_size(s_feature,
                                                   t_feature.detach())
-        s = F.normalize(s_feature.flatten(2), dim=2)
-        t = F.normalize(t_feature.flatten(2), dim=2)
-        loss = (
-            self.poly_kernel(t, t).mean() + self.poly_kernel(s, s).mean() -
-            2 * self.poly_kernel(s, t).mean())
-        return self.loss_weight * loss
+        return (F.normalize(s_feature.flatten(2), dim=2),
+                F.normalize(t_feature.flatten(2), dim=2))
 
     @staticmethod
     def poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

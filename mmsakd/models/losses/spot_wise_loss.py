@@ -1,9 +1,8 @@
 """The per-sample spot gate of SAKD, wrapped around any distillation loss."""
+import functools
 import inspect
-import types
-from contextlib import contextmanager
 from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -13,21 +12,12 @@ from mmrazor.models.losses import (AngleWiseRKD, ATLoss, DistanceWiseRKD,
 from torch import Tensor
 
 from mmsakd.registry import MODELS
-from .cc_loss import CCLoss
-from .fsp_loss import FSPLoss
-from .nst_loss import NSTLoss
-from .utils import check_feature, check_same_batch, match_spatial_size
-from .vid_loss import VIDLoss
 
 MODES = ('subset', 'mask')
 
-# Relation losses that have no value on a single sample: RKD's mean distance
-# and angles and CC's consecutive-pair correlation are taken over an empty
-# set (NaN in the reference, an error in mmsakd's CCLoss).
-_PAIRWISE_LOSSES = (DistanceWiseRKD, AngleWiseRKD, CCLoss)
-
 # ---------------------------------------------------------------------------
-# Per-sample forms for ``mode='mask'``.
+# Per-sample forms of MMRazor's losses for ``mode='mask'`` (mmsakd's own
+# losses carry theirs as a ``per_sample`` method).
 #
 # Each function returns the (B, ) terms ``w`` of the wrapped loss, weight
 # included, with ``loss(**kw) == w.mean()``: the loss must be a mean over the
@@ -94,50 +84,6 @@ def _ft_check(loss: FTLoss) -> Optional[str]:
     return None
 
 
-def _nst_terms(loss: NSTLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
-    check_feature(s_feature, 's_feature', ndims=(4, ))
-    check_feature(t_feature, 't_feature', ndims=(4, ))
-    check_same_batch('s_feature', s_feature, 't_feature', t_feature)
-    s_feature, t_feature = match_spatial_size(s_feature, t_feature.detach())
-    s = F.normalize(s_feature.flatten(2), dim=2)
-    t = F.normalize(t_feature.flatten(2), dim=2)
-
-    # every kernel block has the same size per sample, so the batch mean of
-    # the per-sample means is the loss's plain mean
-    def kernel_mean(a: Tensor, b: Tensor) -> Tensor:
-        return loss.poly_kernel(a, b).flatten(1).mean(1)
-
-    terms = kernel_mean(t, t) + kernel_mean(s, s) - 2 * kernel_mean(s, t)
-    return loss.loss_weight * terms
-
-
-def _vid_terms(loss: VIDLoss, s_feature: Tensor, t_feature: Tensor) -> Tensor:
-    check_feature(s_feature, 's_feature')
-    check_feature(t_feature, 't_feature')
-    check_same_batch('s_feature', s_feature, 't_feature', t_feature)
-    if s_feature.dim() == 2:
-        s_feature = s_feature[:, :, None, None]
-    if t_feature.dim() == 2:
-        t_feature = t_feature[:, :, None, None]
-    s_feature, target = match_spatial_size(s_feature, t_feature.detach())
-    pred_mean = loss.regressor(s_feature)
-    pred_var = loss.pred_var.view(1, -1, 1, 1)
-    neg_log_prob = 0.5 * (
-        (pred_mean - target).pow(2) / pred_var + torch.log(pred_var))
-    return loss.loss_weight * neg_log_prob.flatten(1).mean(1)
-
-
-def _fsp_terms(loss: FSPLoss, s_feats: Sequence[Tensor],
-               t_feats: Sequence[Tensor]) -> Tensor:
-    loss._check_inputs(s_feats, t_feats)
-    s_fsp = loss.fsp_matrices(s_feats)
-    t_fsp = loss.fsp_matrices([t.detach() for t in t_feats])
-    # each pair's plain mean is the batch mean of per-sample means
-    terms = sum((s - t).pow(2).flatten(1).mean(1)
-                for s, t in zip(s_fsp, t_fsp))
-    return loss.loss_weight * terms
-
-
 class _PerSampleForm(NamedTuple):
     terms: Callable[..., Tensor]
     check: Optional[Callable[[nn.Module], Optional[str]]] = None
@@ -150,10 +96,51 @@ PER_SAMPLE_FORMS: Dict[type, _PerSampleForm] = {
     ATLoss: _PerSampleForm(_at_terms),
     L2Loss: _PerSampleForm(_l2_terms, _l2_check),
     FTLoss: _PerSampleForm(_ft_terms, _ft_check),
-    NSTLoss: _PerSampleForm(_nst_terms),
-    FSPLoss: _PerSampleForm(_fsp_terms),
-    VIDLoss: _PerSampleForm(_vid_terms),
 }
+
+# MMRazor's relation losses that have no value on a single sample: RKD's
+# mean distance and angles are taken over an empty set (NaN).
+MIN_SAMPLES: Dict[type, int] = {DistanceWiseRKD: 2, AngleWiseRKD: 2}
+
+
+def per_sample_form(loss: nn.Module) -> Callable[..., Tensor]:
+    """The function that gives the (B, ) per-sample terms of ``loss``.
+
+    mmsakd's losses carry their own (a ``per_sample`` method); MMRazor's
+    come from :data:`PER_SAMPLE_FORMS`.
+
+    Raises:
+        ValueError: If the loss has no per-sample form, or its options make
+            it something else than a mean of per-sample terms.
+    """
+    own = getattr(loss, 'per_sample', None)
+    if callable(own):
+        return own
+    form = PER_SAMPLE_FORMS.get(type(loss))
+    if form is None:
+        supported = ', '.join(cls.__name__ for cls in PER_SAMPLE_FORMS)
+        raise ValueError(
+            f"SpotWiseLoss(mode='mask') has no per-sample form of "
+            f'{type(loss).__name__}: it has no `per_sample` method and is '
+            f'not one of MMRazor\'s {supported}. Relational and '
+            "contrastive losses can never be masked. Use mode='subset', "
+            'which works for every loss.')
+    reason = form.check(loss) if form.check is not None else None
+    if reason is not None:
+        raise ValueError(
+            f"SpotWiseLoss(mode='mask') needs {type(loss).__name__} to "
+            f"be a mean of per-sample terms, but it has {reason}. "
+            "Use mode='subset', which works for every loss.")
+    return functools.partial(form.terms, loss)
+
+
+def min_samples_of(loss: nn.Module) -> int:
+    """Fewest samples ``loss`` is defined on: its ``min_samples``
+    attribute (mmsakd's losses), :data:`MIN_SAMPLES`, or 1."""
+    own = getattr(loss, 'min_samples', None)
+    if own is not None:
+        return own
+    return MIN_SAMPLES.get(type(loss), 1)
 
 
 def _iter_tensors(value: Any) -> Iterator[Tensor]:
@@ -198,14 +185,15 @@ class SpotWiseLoss(nn.Module):
 
     In SAKD a policy decides for every sample whether to distill at a spot;
     every loss at that spot then only sees the selected samples. The
-    decisions arrive as a (B, ) tensor of 0/1 gates through
-    :meth:`set_gates` or the :meth:`gated` context manager; they are
-    detached (the student loss sends no gradient to the policy) and a
-    sample counts as selected when its gate is above 0.5, as in the
-    authors' code. Without gates the wrapper is transparent:
-    ``forward(**kw)`` returns exactly ``loss(**kw)``. ``forward`` has the
-    wrapped loss's signature, so MMRazor's ``ConfigurableDistiller`` checks
-    and fills ``loss_forward_mappings`` as for the bare loss.
+    decisions arrive with each call as ``gates``, a (B, ) tensor of 0/1
+    (``SpotAdaptiveDistiller.compute_distill_losses`` passes each loss its
+    spot's column); they are detached (the student loss sends no gradient
+    to the policy) and a sample counts as selected when its gate is above
+    0.5, as in the authors' code. Without gates the wrapper is transparent:
+    ``forward(**kw)`` returns exactly ``loss(**kw)``. The state dict keys
+    are those of the wrapped loss, so a checkpoint of a plain MMRazor
+    distiller (e.g. CRD's embeddings and memory bank) loads into a
+    spot-adaptive one and back.
 
     ``mode='subset'`` (default, the faithful method, from the authors'
     code): with ``n`` of the ``B`` samples selected, the wrapped loss runs
@@ -226,53 +214,38 @@ class SpotWiseLoss(nn.Module):
     ``sum_i g_i l_i / B``. For such losses this equals the subset result,
     with static shapes and no host synchronisation, which suits compiled
     graphs and DDP. It is off by default because only losses that are means
-    of per-sample terms have such a form (``PER_SAMPLE_FORMS``: MMRazor's
+    of per-sample terms have such a form: mmsakd's losses that define
+    ``per_sample`` (NST, VID, FSP, factor transfer) and MMRazor's
     ``KLDivergence`` with ``reduction='batchmean'``, ``ATLoss``, ``L2Loss``
-    with ``dist=False``, ``FTLoss``, and mmsakd's ``NSTLoss``, ``VIDLoss``
-    and ``FSPLoss``), each form repeats its loss's formula, and relational
-    or contrastive losses can never be masked; an unsupported loss raises
-    ``ValueError`` at construction.
+    with ``dist=False`` and ``FTLoss`` (:data:`PER_SAMPLE_FORMS`).
+    Relational or contrastive losses can never be masked; an unsupported
+    loss raises ``ValueError`` at construction.
 
     Degenerate selections (a deviation from the reference): when fewer than
     ``min_samples`` samples are selected (always including none), the
     wrapped loss is not called and the result is a zero that still depends
     on every tensor argument and every parameter of the wrapped loss that
     requires grad, so every DDP rank uses the same parameters and no NaN
-    appears. ``min_samples=None`` picks 2 for relation losses that are
-    undefined on one sample (MMRazor's ``DistanceWiseRKD`` and
-    ``AngleWiseRKD``, mmsakd's ``CCLoss``) and 1 otherwise. The reference
-    returns NaN for RKD and CC with one selected sample and zero tensors
-    (AT/NST) or the ungated loss (FT) with none selected.
+    appears. ``min_samples=None`` takes the loss's own ``min_samples``
+    (2 for mmsakd's ``CCLoss``), 2 for MMRazor's ``DistanceWiseRKD`` and
+    ``AngleWiseRKD``, and 1 otherwise. The reference returns NaN for RKD and
+    CC with one selected sample and zero tensors (AT/NST) or the ungated
+    loss (FT) with none selected.
 
     Args:
         loss (dict | nn.Module): The wrapped loss, a config built with
             ``mmsakd.registry.MODELS`` or a module. It is kept as the child
-            ``loss``, so its parameters and buffers stay in the state dict
-            under ``<name>.loss.``.
+            ``loss``.
         mode (str): ``'subset'`` or ``'mask'``, see above. Defaults to
             ``'subset'``.
         min_samples (int, optional): Fewest selected samples for which the
             wrapped loss is computed; below it the result is zero. Defaults
-            to None (2 for ``DistanceWiseRKD``, ``AngleWiseRKD`` and
-            ``CCLoss``, 1 otherwise).
+            to None (see above).
 
     Example:
-        >>> model = dict(
-        ...     distiller=dict(
-        ...         distill_losses=dict(
-        ...             loss_kd=dict(
-        ...                 type='mmsakd.SpotWiseLoss',
-        ...                 loss=dict(type='KLDivergence', tau=4),
-        ...                 mode='subset')),
-        ...         loss_forward_mappings=dict(
-        ...             loss_kd=dict(
-        ...                 preds_S=dict(
-        ...                     from_student=True, recorder='fc'),
-        ...                 preds_T=dict(
-        ...                     from_student=False, recorder='fc')))))
-        >>> # inside the algorithm, per spot
-        >>> with distiller.distill_losses['loss_kd'].gated(gates):
-        ...     losses = distiller.compute_distill_losses()
+        >>> loss = SpotWiseLoss(dict(type='KLDivergence', tau=4))
+        >>> gates = torch.tensor([1., 0., 1., 1.])
+        >>> value = loss(preds_S=s_logits, preds_T=t_logits, gates=gates)
     """
 
     def __init__(self,
@@ -289,134 +262,32 @@ class SpotWiseLoss(nn.Module):
             raise ValueError(f'SpotWiseLoss: mode must be one of {MODES}, '
                              f'got {mode!r}')
         if min_samples is None:
-            min_samples = 2 if isinstance(loss, _PAIRWISE_LOSSES) else 1
+            min_samples = min_samples_of(loss)
         if (isinstance(min_samples, bool) or not isinstance(min_samples, int)
                 or min_samples < 1):
             raise ValueError('SpotWiseLoss: min_samples must be an int >= 1 '
                              f'or None, got {min_samples!r}')
-        if mode == 'mask':
-            self._check_maskable(loss)
         self.loss = loss
         self.mode = mode
         self.min_samples = min_samples
-        self._gates: Optional[Tensor] = None
-        self._bind_forward()
-
-    # -- signature pass-through ------------------------------------------
-
-    def _bind_forward(self) -> None:
-        """Give this instance a ``forward`` with the wrapped signature.
-
-        MMRazor reads ``inspect.signature(loss.forward)`` to validate and
-        fill the loss's arguments, and the signature belongs to the wrapped
-        instance, not to this class. A per-instance function object bound
-        with ``types.MethodType`` is used rather than a per-loss-class
-        dynamic subclass: the type stays ``SpotWiseLoss`` (registry name,
-        ``isinstance``, repr, pickling by qualified name all keep working)
-        and no class cache is needed. The one risk of a bound attribute is
-        a copy that calls the original; ``__getstate__``/``__setstate__``
-        (``copy.deepcopy``, pickling) and the ``nn.DataParallel`` replica
-        hook rebind it to the copy.
-        """
-        self_param = inspect.Parameter(
-            'self', inspect.Parameter.POSITIONAL_ONLY)
+        self._terms = per_sample_form(loss) if mode == 'mask' else None
         try:
-            inner = inspect.signature(self.loss.forward)
+            self._signature = inspect.signature(loss.forward)
         except (TypeError, ValueError):
-            inner = inspect.signature(type(self).forward)
-            params = list(inner.parameters.values())[1:]
-        else:
-            params = list(inner.parameters.values())
+            self._signature = None
+        self._register_state_dict_hook(_unnest_keys)
+        self._register_load_state_dict_pre_hook(_nest_keys)
 
-        def forward(self, *args, **kwargs):
-            # type(self) so that a subclass overriding forward is honoured
-            return type(self).forward(self, *args, **kwargs)
-
-        forward.__signature__ = inner.replace(
-            parameters=[self_param] + params)
-        forward.__doc__ = type(self).forward.__doc__
-        forward.__qualname__ = f'{type(self).__qualname__}.forward'
-        # plain object attribute: nn.Module only intercepts modules,
-        # parameters and buffers
-        self.forward = types.MethodType(forward, self)
-
-    def __getstate__(self) -> Dict[str, Any]:
-        state = super().__getstate__()
-        state.pop('forward', None)
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._bind_forward()
-
-    def _replicate_for_data_parallel(self) -> 'SpotWiseLoss':
-        # the replica shares __dict__, so its forward still points here
-        replica = super()._replicate_for_data_parallel()
-        replica._bind_forward()
-        return replica
-
-    @staticmethod
-    def _check_maskable(loss: nn.Module) -> None:
-        supported = ', '.join(cls.__name__ for cls in PER_SAMPLE_FORMS)
-        form = PER_SAMPLE_FORMS.get(type(loss))
-        if form is None:
-            raise ValueError(
-                f"SpotWiseLoss(mode='mask') has no per-sample form of "
-                f'{type(loss).__name__}; supported types: {supported}. '
-                'Relational and contrastive losses can never be masked. '
-                "Use mode='subset', which works for every loss.")
-        reason = form.check(loss) if form.check is not None else None
-        if reason is not None:
-            raise ValueError(
-                f"SpotWiseLoss(mode='mask') needs {type(loss).__name__} to "
-                f"be a mean of per-sample terms, but it has {reason}. "
-                "Use mode='subset', which works for every loss.")
-
-    # -- gates -------------------------------------------------------------
-
-    @property
-    def gates(self) -> Optional[Tensor]:
-        """The current (detached) gates, or None."""
-        return self._gates
-
-    def set_gates(self, gates: Optional[Tensor]) -> None:
-        """Set the per-sample gates used by the next forward calls.
-
-        Args:
-            gates (Tensor, optional): (B, ) gates, 1 (or above 0.5) where
-                the sample is distilled at this spot. Detached here: the
-                student loss must not send gradient to the policy. None
-                makes the wrapper transparent.
-        """
-        if gates is None:
-            self._gates = None
-            return
-        if not isinstance(gates, Tensor):
-            raise TypeError('gates must be a torch.Tensor or None, got '
-                            f'{type(gates).__name__}')
-        if gates.dim() != 1:
-            raise ValueError('gates must be a (B, ) tensor, got shape '
-                             f'{tuple(gates.shape)}')
-        self._gates = gates.detach()
-
-    @contextmanager
-    def gated(self, gates: Optional[Tensor]) -> Iterator['SpotWiseLoss']:
-        """Set ``gates`` inside the block and restore the previous gates
-        (None unless blocks are nested) on exit, errors included."""
-        previous = self._gates
-        self.set_gates(gates)
-        try:
-            yield self
-        finally:
-            self._gates = previous
-
-    # -- forward ------------------------------------------------------------
-
-    def forward(self, *args, **kwargs) -> Tensor:
+    def forward(self, *args, gates: Optional[Tensor] = None,
+                **kwargs) -> Tensor:
         """Compute the wrapped loss on the selected samples.
 
-        The instance's ``forward`` has the wrapped loss's signature and
-        calls this.
+        Args:
+            *args: The wrapped loss's arguments.
+            gates (Tensor, optional): (B, ) gates, 1 (or above 0.5) where
+                the sample is distilled at this spot; detached here. None
+                computes the wrapped loss unchanged.
+            **kwargs: The wrapped loss's arguments.
 
         Returns:
             Tensor: ``loss(...)`` without gates; otherwise ``n / B`` times
@@ -424,9 +295,12 @@ class SpotWiseLoss(nn.Module):
             ``sum_i g_i l_i / B`` (``'mask'``), or a zero when fewer than
             ``min_samples`` are selected.
         """
-        gates = self._gates
         if gates is None:
             return self.loss(*args, **kwargs)
+        if not isinstance(gates, Tensor) or gates.dim() != 1:
+            raise ValueError('gates must be a (B, ) tensor, got '
+                             f'{getattr(gates, "shape", gates)!r}')
+        gates = gates.detach()
         values = self._ordered_arguments(args, kwargs)
         batch = self._check_batch(gates, values)
         selected = gates if gates.dtype == torch.bool else gates > 0.5
@@ -449,12 +323,14 @@ class SpotWiseLoss(nn.Module):
 
     def _ordered_arguments(self, args: Tuple, kwargs: Dict) -> List[Any]:
         """Argument values in the wrapped signature's order."""
-        signature = self.forward.__func__.__signature__
-        try:
-            bound = signature.bind(self, *args, **kwargs)
-        except TypeError:
-            return list(args) + list(kwargs.values())
-        return list(bound.arguments.values())[1:]
+        if self._signature is not None:
+            try:
+                bound = self._signature.bind(*args, **kwargs)
+            except TypeError:
+                pass
+            else:
+                return list(bound.arguments.values())
+        return list(args) + list(kwargs.values())
 
     @staticmethod
     def _check_batch(gates: Tensor, values: List[Any]) -> int:
@@ -475,8 +351,7 @@ class SpotWiseLoss(nn.Module):
 
     def _masked(self, selected: Tensor, batch: int, args: Tuple,
                 kwargs: Dict) -> Tensor:
-        terms = PER_SAMPLE_FORMS[type(self.loss)].terms(
-            self.loss, *args, **kwargs)
+        terms = self._terms(*args, **kwargs)
         weights = selected.to(device=terms.device, dtype=terms.dtype)
         loss = (weights * terms).sum() / batch
         if self.min_samples > 1:
@@ -501,3 +376,23 @@ class SpotWiseLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f'mode={self.mode!r}, min_samples={self.min_samples}'
+
+
+def _unnest_keys(module: nn.Module, state_dict: Dict, prefix: str,
+                 local_metadata: Dict) -> None:
+    """State dict hook: the wrapped loss's keys without the ``loss.``
+    level, as a plain MMRazor distiller writes them."""
+    nested = prefix + 'loss.'
+    for key in [k for k in state_dict if k.startswith(nested)]:
+        state_dict[prefix + key[len(nested):]] = state_dict.pop(key)
+
+
+def _nest_keys(state_dict: Dict, prefix: str, *args) -> None:
+    """Load pre-hook: accept the keys of :func:`_unnest_keys` (and those of
+    a plain MMRazor distiller), as well as ``loss.``-nested ones."""
+    nested = prefix + 'loss.'
+    for key in [
+            k for k in state_dict
+            if k.startswith(prefix) and not k.startswith(nested)
+    ]:
+        state_dict[nested + key[len(prefix):]] = state_dict.pop(key)

@@ -109,6 +109,23 @@ class VIDLoss(nn.Module):
         Returns:
             torch.Tensor: The scalar loss times ``loss_weight``.
         """
+        return self.loss_weight * self._neg_log_prob(s_feature,
+                                                     t_feature).mean()
+
+    def per_sample(self, s_feature: torch.Tensor,
+                   t_feature: torch.Tensor) -> torch.Tensor:
+        """The loss of every sample, (N, ); ``forward`` is their mean.
+
+        Args:
+            s_feature (torch.Tensor): As ``forward``.
+            t_feature (torch.Tensor): As ``forward``.
+        """
+        neg_log_prob = self._neg_log_prob(s_feature, t_feature)
+        return self.loss_weight * neg_log_prob.flatten(1).mean(1)
+
+    def _neg_log_prob(self, s_feature: torch.Tensor,
+                      t_feature: torch.Tensor) -> torch.Tensor:
+        """The Gaussian negative log-likelihood, (N, C_t, H, W)."""
         check_feature(s_feature, 's_feature')
         check_feature(t_feature, 't_feature')
         check_same_batch('s_feature', s_feature, 't_feature', t_feature)
@@ -127,7 +144,7 @@ class VIDLoss(nn.Module):
         pred_var = self.pred_var.view(1, -1, 1, 1)
         neg_log_prob = 0.5 * (
             (pred_mean - target).pow(2) / pred_var + torch.log(pred_var))
-        return self.loss_weight * neg_log_prob.mean()
+        return neg_log_prob
 
     @property
     def pred_var(self) -> torch.Tensor:

@@ -7,7 +7,7 @@ has an adapter each way. Feature maps use RepDistiller's ``ConvReg``
 (conv -> BN -> ReLU) extended by SAKD with a transposed conv for any
 upsampling; pooled vectors use a single linear layer (``LinearClassifier``).
 """
-from typing import Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -20,26 +20,33 @@ def _deconv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size - 1) * stride - 2 * padding + kernel
 
 
-def _conv_layer(src_shape: Tuple[int, int, int],
-                dst_shape: Tuple[int, int, int]) -> nn.Module:
+class AdapterSpec(NamedTuple):
+    """What an adapter is: ``kind`` ('linear', 'conv' or 'deconv'),
+    channels, and for convolutions kernel, stride and padding."""
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel: Tuple[int, int] = (1, 1)
+    stride: int = 1
+    padding: int = 0
+
+
+def _conv_spec(src_shape: Tuple[int, int, int],
+               dst_shape: Tuple[int, int, int]) -> AdapterSpec:
     (src_c, src_h, src_w), (dst_c, dst_h, dst_w) = src_shape, dst_shape
     # the size rules look at heights only, as the reference does; the
     # widths are checked afterwards
     if src_h == 2 * dst_h:
-        conv = nn.Conv2d(src_c, dst_c, kernel_size=3, stride=2, padding=1)
-        out = [_conv_out(s, 3, 2, 1) for s in (src_h, src_w)]
+        spec = AdapterSpec('conv', src_c, dst_c, (3, 3), 2, 1)
     elif 2 * src_h == dst_h:
-        conv = nn.ConvTranspose2d(
-            src_c, dst_c, kernel_size=4, stride=2, padding=1)
-        out = [_deconv_out(s, 4, 2, 1) for s in (src_h, src_w)]
+        spec = AdapterSpec('deconv', src_c, dst_c, (4, 4), 2, 1)
     elif src_h >= dst_h:
         kernel = (1 + src_h - dst_h, 1 + src_w - dst_w)
         if kernel[1] < 1:
             raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
                              'the width would have to grow while the '
                              'height shrinks')
-        conv = nn.Conv2d(src_c, dst_c, kernel_size=kernel)
-        out = [_conv_out(s, k, 1, 0) for s, k in zip((src_h, src_w), kernel)]
+        spec = AdapterSpec('conv', src_c, dst_c, kernel)
     else:
         # SAKD's addition: the teacher->student adapter may have to upsample
         # by any factor; the kernel makes the output size exact
@@ -49,16 +56,17 @@ def _conv_layer(src_shape: Tuple[int, int, int],
             raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
                              'the width cannot be upsampled by the height '
                              f'stride {stride}')
-        conv = nn.ConvTranspose2d(
-            src_c, dst_c, kernel_size=kernel, stride=stride, padding=0)
-        out = [
-            _deconv_out(s, k, stride, 0)
-            for s, k in zip((src_h, src_w), kernel)
-        ]
+        spec = AdapterSpec('deconv', src_c, dst_c, kernel, stride)
+    size = _deconv_out if spec.kind == 'deconv' else _conv_out
+    out = [
+        size(s, k, spec.stride, spec.padding)
+        for s, k in zip((src_h, src_w), spec.kernel)
+    ]
     if out != [dst_h, dst_w]:
         raise ValueError(f'no adapter from {src_shape} to {dst_shape}: '
-                         f'{conv} would give {out[0]}x{out[1]} maps')
-    return conv
+                         f'a {spec.kind} with kernel {spec.kernel}, stride '
+                         f'{spec.stride} would give {out[0]}x{out[1]} maps')
+    return spec
 
 
 class ConvReg(nn.Module):
@@ -82,7 +90,14 @@ class ConvReg(nn.Module):
         super().__init__()
         self.src_shape = tuple(src_shape)
         self.dst_shape = tuple(dst_shape)
-        self.conv = _conv_layer(self.src_shape, self.dst_shape)
+        spec = _conv_spec(self.src_shape, self.dst_shape)
+        conv = nn.ConvTranspose2d if spec.kind == 'deconv' else nn.Conv2d
+        self.conv = conv(
+            spec.in_channels,
+            spec.out_channels,
+            kernel_size=spec.kernel,
+            stride=spec.stride,
+            padding=spec.padding)
         self.bn = nn.BatchNorm2d(self.dst_shape[0])
         self.relu = nn.ReLU(inplace=True)
 
@@ -98,6 +113,27 @@ def _as_shape(shape: Sequence[int], name: str) -> Tuple[int, ...]:
         raise ValueError(f'{name} must be a shape of positive ints without '
                          f'the batch dimension, got {shape!r}')
     return shape
+
+
+def adapter_spec(src_shape: Sequence[int],
+                 dst_shape: Sequence[int]) -> AdapterSpec:
+    """What :func:`build_adapter` builds, without building it.
+
+    Raises:
+        ValueError: As :func:`build_adapter`.
+    """
+    src = _as_shape(src_shape, 'src_shape')
+    dst = _as_shape(dst_shape, 'dst_shape')
+    if len(src) != len(dst):
+        raise ValueError(f'cannot adapt features of shape {src} to {dst}: '
+                         'the ranks differ; choose spots of the same kind '
+                         '(feature maps or pooled vectors) in both networks')
+    if len(src) == 1:
+        return AdapterSpec('linear', src[0], dst[0])
+    if len(src) == 3:
+        return _conv_spec(src, dst)
+    raise ValueError(f'cannot adapt features of shape {src} to {dst}: only '
+                     '(C, H, W) maps and (C,) vectors are supported')
 
 
 def build_adapter(src_shape: Sequence[int],
@@ -117,15 +153,7 @@ def build_adapter(src_shape: Sequence[int],
         ValueError: For ranks that differ or are neither 1 nor 3, or sizes
             that no rule maps exactly.
     """
-    src = _as_shape(src_shape, 'src_shape')
-    dst = _as_shape(dst_shape, 'dst_shape')
-    if len(src) != len(dst):
-        raise ValueError(f'cannot adapt features of shape {src} to {dst}: '
-                         'the ranks differ; choose spots of the same kind '
-                         '(feature maps or pooled vectors) in both networks')
-    if len(src) == 1:
-        return nn.Linear(src[0], dst[0])
-    if len(src) == 3:
-        return ConvReg(src, dst)
-    raise ValueError(f'cannot adapt features of shape {src} to {dst}: only '
-                     '(C, H, W) maps and (C,) vectors are supported')
+    spec = adapter_spec(src_shape, dst_shape)
+    if spec.kind == 'linear':
+        return nn.Linear(spec.in_channels, spec.out_channels)
+    return ConvReg(src_shape, dst_shape)

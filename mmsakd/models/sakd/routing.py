@@ -4,9 +4,9 @@ from typing import Sequence, Tuple
 from torch import Tensor, nn
 
 from .adapters import build_adapter
-from .segments import LOGITS_PATH, SegmentExecutor
+from .segments import SegmentExecutor, eval_mode
 
-Spot = Tuple[str, str]
+Shape = Tuple[int, ...]
 
 
 def _per_sample(gate: Tensor, like: Tensor) -> Tensor:
@@ -47,102 +47,42 @@ class RoutingNetwork(nn.Module):
     MMEngine optimizer. The adapters run in this module's own mode (train
     during training, so their BN uses batch statistics over all samples).
 
-    The networks are referenced, not registered as submodules: they belong
-    to the distillation algorithm, so ``parameters()`` and ``state_dict()``
-    hold only the adapters.
+    The spots and executors are the distiller's
+    (:class:`~mmsakd.models.distillers.SpotAdaptiveDistiller` resolves and
+    validates them once); the networks are referenced, not registered as
+    submodules, so ``parameters()`` and ``state_dict()`` hold only the
+    adapters.
 
     Args:
-        student (nn.Module): The student classifier.
-        teacher (nn.Module): The teacher classifier.
-        spots (Sequence[tuple[str, str]]): Feature spots as (student path,
-            teacher path) pairs, in execution order; the logits spot is
-            implicit and comes last.
-        input_shape (Sequence[int]): Image shape without batch, for the dry
-            run that sizes the adapters. Defaults to ``(3, 32, 32)``.
+        executors (tuple[SegmentExecutor, SegmentExecutor]): Student and
+            teacher executors.
+        spots (Sequence[tuple[int, int]]): Feature spots as (student
+            boundary, teacher boundary) indices, in execution order; the
+            logits spot is implicit and comes last.
+        shapes (Sequence[tuple[Shape, Shape]]): (student, teacher) feature
+            shape at each spot, without the batch dimension.
     """
 
-    def __init__(self,
-                 student: nn.Module,
-                 teacher: nn.Module,
-                 spots: Sequence[Spot],
-                 input_shape: Sequence[int] = (3, 32, 32)):
+    def __init__(self, executors: Tuple[SegmentExecutor, SegmentExecutor],
+                 spots: Sequence[Tuple[int, int]],
+                 shapes: Sequence[Tuple[Shape, Shape]]):
         super().__init__()
-        # a plain list keeps the networks out of the module tree
-        self._executors = [SegmentExecutor(student), SegmentExecutor(teacher)]
-        self.spots = self._check_spots(spots)
-        # output shape of every unit, (student, teacher); kept so that users
-        # of the network (e.g. the policy's input size) need no dry run
-        self.unit_shapes = tuple(
-            e.shapes(input_shape) for e in self._executors)
-        s_shapes, t_shapes = self.unit_shapes
-        self.spot_shapes = [(s_shapes[s], t_shapes[t]) for s, t in self.spots]
+        # a plain tuple keeps the networks out of the module tree
+        self._executors = tuple(executors)
+        self.spots = tuple(spots)
         self.hints = nn.ModuleList()
         self.anti_hints = nn.ModuleList()
-        for (s, t), (s_shape, t_shape) in zip(self.spots, self.spot_shapes):
+        for (s, t), (s_shape, t_shape) in zip(self.spots, shapes):
+            names = (executors[0].names[s], executors[1].names[t])
             try:
                 self.hints.append(build_adapter(s_shape, t_shape))
                 self.anti_hints.append(build_adapter(t_shape, s_shape))
             except ValueError as err:
-                raise ValueError(f'spot ({s!r}, {t!r}): {err}') from err
-        # the algorithm may build this after moving the networks
-        param = next(student.parameters(), None)
+                raise ValueError(f'spot {names}: {err}') from err
+        # the algorithm builds this after the networks may have moved
+        param = next(executors[0].model.parameters(), None)
         if param is not None:
             self.to(param.device)
-
-    @property
-    def student_executor(self) -> SegmentExecutor:
-        """SegmentExecutor: Runs the student's segments."""
-        return self._executors[0]
-
-    @property
-    def teacher_executor(self) -> SegmentExecutor:
-        """SegmentExecutor: Runs the teacher's segments."""
-        return self._executors[1]
-
-    @property
-    def num_spots(self) -> int:
-        """int: Number of feature spots M."""
-        return len(self.spots)
-
-    @property
-    def num_gates(self) -> int:
-        """int: Gates per sample, M feature spots plus the logits."""
-        return len(self.spots) + 1
-
-    def _check_spots(self, spots: Sequence[Spot]) -> Tuple[Spot, ...]:
-        checked = []
-        last = (-1, -1)
-        for spot in spots:
-            if (not isinstance(spot, (tuple, list)) or len(spot) != 2
-                    or not all(isinstance(p, str) for p in spot)):
-                raise ValueError('each spot must be a (student path, '
-                                 f'teacher path) pair, got {spot!r}')
-            where = []
-            for executor, path, role in zip(self._executors, spot,
-                                            ('student', 'teacher')):
-                try:
-                    index = executor.index(path)
-                except ValueError as err:
-                    raise ValueError(f'{role} side of spot {tuple(spot)!r}: '
-                                     f'{err}') from err
-                if executor.paths[index] == LOGITS_PATH:
-                    raise ValueError(
-                        f'spot {tuple(spot)!r}: the logits are the implicit '
-                        'last spot of the routing network, not a feature '
-                        'spot; list only feature spots')
-                where.append(index)
-            for index, prev, role in zip(where, last, ('student', 'teacher')):
-                if index <= prev:
-                    raise ValueError(
-                        f'spot {tuple(spot)!r} does not come after the '
-                        f'previous spot {checked[-1]!r} in the {role}: '
-                        'spots must be strictly increasing in execution '
-                        'order in both networks')
-            executors = self._executors
-            checked.append(
-                (executors[0].paths[where[0]], executors[1].paths[where[1]]))
-            last = tuple(where)
-        return tuple(checked)
 
     def forward(self, inputs: Tensor, gates: Tensor) -> Tensor:
         """Logits of the routed mix.
@@ -156,15 +96,14 @@ class RoutingNetwork(nn.Module):
         Returns:
             Tensor: (B, num_classes) mixed logits.
         """
-        if tuple(gates.shape) != (inputs.shape[0], self.num_gates):
+        num_gates = len(self.spots) + 1
+        if tuple(gates.shape) != (inputs.shape[0], num_gates):
             raise ValueError(
-                f'gates must have shape (batch, {self.num_gates}) = '
-                f'({inputs.shape[0]}, {self.num_gates}), one per feature '
+                f'gates must have shape (batch, {num_gates}) = '
+                f'({inputs.shape[0]}, {num_gates}), one per feature '
                 f'spot and one for the logits; got {tuple(gates.shape)}')
         student, teacher = self._executors
-        modes = [(m, m.training) for m in student.model.modules()]
-        student.model.eval()
-        try:
+        with eval_mode(student.model):
             h_s = h_t = inputs
             prev_s = prev_t = None
             for m, (spot_s, spot_t) in enumerate(self.spots):
@@ -177,8 +116,5 @@ class RoutingNetwork(nn.Module):
                 prev_s, prev_t = spot_s, spot_t
             z_s = student.run(h_s, prev_s, detach_params=True)
             z_t = teacher.run(h_t, prev_t, detach_params=True)
-        finally:
-            for module, mode in modes:
-                module.training = mode
         a_out = _per_sample(gates[:, -1], z_s)
         return (1 - a_out) * z_s + a_out * z_t

@@ -3,52 +3,64 @@
 SAKD (Song et al., "Spot-adaptive Knowledge Distillation", IEEE TIP 2022,
 arXiv 2205.02399) routes every sample through a mix of teacher and student
 segments, so both networks must run any contiguous range between two spots.
-An MMPretrain ``ImageClassifier`` (backbone -> neck -> head) is described
-here as an ordered chain of *units*, each addressed by a module path that an
-MMRazor recorder on the same path would read; a spot is a unit boundary.
+An MMPretrain ``ImageClassifier`` (backbone -> neck -> head) is cut into a
+chain of *segments*; the output of each segment is a *boundary*, a tensor
+that the next segment takes as its only input, and a spot is a boundary.
 
-Backbones are described by small functions (*describers*), looked up through
-the backbone class's MRO, so that other backbones can be added with
-:func:`register_segment_describer`.
+The backbone is cut automatically: ``torch.fx`` traces its own ``forward``
+and its containers (``nn.Sequential``, ``nn.ModuleList``, ``nn.ModuleDict``),
+keeping every other module as one call, and every module call after which a
+single tensor carries everything the rest of the forward needs is a cut.
+The neck (run on the last backbone output) and the head (run to the logits)
+are one segment each. A backbone that cannot be traced can be described by
+hand with :func:`register_segment_describer`.
+
+Every cut is verified by a dry run: the model's own forward and the chain of
+segments must give exactly the same tensor at every boundary. The same dry
+run names each boundary by the modules whose output it is: a recorder on
+``backbone.layer4``, on the last activation of its last block, on ``neck`` or
+``neck.gap`` reads the same tensor (or a view of it) and so the same spot.
 """
-from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 import torch
-from mmpretrain.models.backbones import MobileNetV2, ResNet, ResNet_CIFAR
-from mmpretrain.models.heads import LinearClsHead
-from mmpretrain.models.necks import (GeneralizedMeanPooling,
-                                     GlobalAveragePooling)
-from mmrazor.models.architectures.backbones import WideResNet
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 from torch.func import functional_call
-
-from ..backbones.staged import StagedBackboneMixin
 
 UnitNames = Union[str, Sequence[str]]
 Describer = Callable[[nn.Module], Sequence[UnitNames]]
-
-# necks that act on every backbone output on its own, so running them on the
-# last output alone gives what the head sees
-PER_OUTPUT_NECKS = (GlobalAveragePooling, GeneralizedMeanPooling)
-LOGITS_PATH = 'head.fc'
-LOGITS_ALIASES = ('head', )
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 _DESCRIBERS: Dict[type, Describer] = {}
 
 
+@contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put ``modules`` in eval mode inside the block; restore every
+    submodule's own train/eval flag afterwards, also on error."""
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    try:
+        for module in modules:
+            module.eval()
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
 def register_segment_describer(backbone_cls: type,
                                force: bool = False) -> Callable:
-    """Register how a backbone class is cut into units.
+    """Register how a backbone class is cut into units, by hand.
 
-    The decorated function takes the backbone and returns its units in
-    forward order. A unit is a sequence of submodule names (relative to the
+    Backbones are cut automatically by tracing their forward; a describer
+    is only needed for a backbone that ``torch.fx`` cannot trace. The
+    decorated function takes the backbone and returns its units in forward
+    order. A unit is a sequence of submodule names (relative to the
     backbone) that are called one after another, each on the previous one's
-    output; a single name may be given as a plain string. The unit is
-    addressed by its *last* module, ``backbone.<last name>``, because a
-    recorder on that module records the unit's output. The function must
-    raise ``ValueError`` where the backbone's configuration makes the
-    classifier use anything but the last unit's output.
+    output; a single name may be given as a plain string. The units, run in
+    order, must give the backbone's last output (this is verified).
 
     Subclasses are served by the describer of their nearest registered base
     class, unless they override ``forward``.
@@ -80,8 +92,9 @@ def register_segment_describer(backbone_cls: type,
     return register
 
 
-def get_segment_describer(backbone: nn.Module) -> Describer:
-    """The describer of a backbone, found through its class's MRO."""
+def get_segment_describer(backbone: nn.Module) -> Optional[Describer]:
+    """The registered describer of a backbone (through its class's MRO),
+    or None when it is to be cut automatically."""
     mro = type(backbone).__mro__
     for depth, cls in enumerate(mro):
         if cls not in _DESCRIBERS:
@@ -96,233 +109,457 @@ def get_segment_describer(backbone: nn.Module) -> Describer:
                 '`mmsakd.models.sakd.register_segment_describer('
                 f'{type(backbone).__name__})`')
         return _DESCRIBERS[cls]
-    supported = ', '.join(sorted(c.__name__ for c in _DESCRIBERS))
-    raise TypeError(
-        f'no segment describer for backbone {type(backbone).__name__}: '
-        'SAKD must know how to cut it into units run in order. Supported: '
-        f'{supported}. Add one with `@mmsakd.models.sakd.'
-        f'register_segment_describer({type(backbone).__name__})` on a '
-        'function that returns the units (lists of submodule names) in '
-        'forward order')
+    return None
 
 
-def _check_last_output(backbone: nn.Module, out_indices: Sequence[int],
-                       stages: Sequence[str]) -> None:
-    # the classifier reads only the last backbone output: it must be the last
-    # stage, otherwise cutting and re-running the chain changes the logits
-    if len(stages) - 1 not in tuple(out_indices):
-        raise ValueError(
-            f'{type(backbone).__name__}: the classifier uses the last of '
-            f'out_indices={tuple(out_indices)}, which must be the last '
-            f'stage (index {len(stages) - 1}, {stages[-1]!r}) for the '
-            'network to be cut into segments')
+def _last(value):
+    """The last element of a tuple/list output, else the value."""
+    if isinstance(value, (tuple, list)) and len(value) > 0:
+        return value[-1]
+    return value
 
 
-@register_segment_describer(StagedBackboneMixin)
-def describe_staged(backbone: nn.Module) -> List[UnitNames]:
-    """mmsakd's CIFAR zoo: one unit per name in ``stage_names``."""
-    _check_last_output(backbone, backbone.out_indices, backbone.stage_names)
-    return list(backbone.stage_names)
+class _Segment:
+    """One link of the chain: ``module`` run on the previous boundary.
 
-
-@register_segment_describer(ResNet)
-def describe_resnet(backbone: nn.Module) -> List[UnitNames]:
-    """MMPretrain ``ResNet`` and its variants.
-
-    The stem is one unit: ``stem`` with ``deep_stem``, else ``conv1``,
-    ``norm1`` and ``relu``, addressed as ``backbone.relu``. Then
-    ``maxpool`` and the residual layers.
+    Args:
+        module (nn.Module): What runs; for the backbone a ``GraphModule``
+            that shares the backbone's submodules.
+        end (tuple, optional): ``(module path, call number)`` of the call
+            whose output is the boundary, to find it in the model's own
+            forward; None to take it from ``source``.
+        tuple_io (bool): The module takes a tuple of feature maps and
+            returns one or a tuple (MMPretrain necks and heads); it runs on
+            ``(x, )`` and its last output is the boundary.
     """
-    _check_last_output(backbone, backbone.out_indices, backbone.res_layers)
-    stem = (('stem', ) if backbone.deep_stem else
-            ('conv1', backbone.norm1_name, 'relu'))
-    return [stem, 'maxpool', *backbone.res_layers]
 
+    def __init__(self,
+                 module: nn.Module,
+                 end: Tuple[str, int],
+                 tuple_io: bool = False):
+        self.module = module
+        self.end = end
+        self.tuple_io = tuple_io
 
-@register_segment_describer(ResNet_CIFAR)
-def describe_resnet_cifar(backbone: nn.Module) -> List[UnitNames]:
-    """MMPretrain ``ResNet_CIFAR``: stem unit ``backbone.relu``, layers."""
-    _check_last_output(backbone, backbone.out_indices, backbone.res_layers)
-    return [('conv1', backbone.norm1_name, 'relu'), *backbone.res_layers]
-
-
-@register_segment_describer(MobileNetV2)
-def describe_mobilenet_v2(backbone: nn.Module) -> List[UnitNames]:
-    """MMPretrain ``MobileNetV2``: ``conv1``, ``layer1..7``, ``conv2``."""
-    _check_last_output(backbone, backbone.out_indices, backbone.layers)
-    return ['conv1', *backbone.layers]
-
-
-@register_segment_describer(WideResNet)
-def describe_mmrazor_wrn(backbone: nn.Module) -> List[UnitNames]:
-    """MMRazor ``WideResNet``: ``conv1``, the layers, then the final
-    BN-ReLU as one unit addressed as ``backbone.relu``."""
-    return ['conv1', *backbone.res_layers, (backbone.norm1_name, 'relu')]
-
-
-def _call(module: nn.Module, inputs, detach_params: bool):
-    if detach_params:
-        params = {n: p.detach() for n, p in module.named_parameters()}
+    def __call__(self, x: Tensor, detach_params: bool = False) -> Tensor:
+        args = ((x, ), ) if self.tuple_io else (x, )
+        params = ({n: p.detach()
+                   for n, p in self.module.named_parameters()}
+                  if detach_params else None)
         if params:
             # buffers stay the module's own, so BN uses (and in train mode
             # updates) its running statistics as usual
-            return functional_call(module, params, (inputs, ))
-    return module(inputs)
+            out = functional_call(self.module, params, args)
+        else:
+            out = self.module(*args)
+        return _last(out) if self.tuple_io else out
 
 
-class _Unit:
-    """A run of modules called in order, addressed by ``path``."""
+class _ChainTracer(fx.Tracer):
+    """Traces a backbone's own forward and its containers; every other
+    module is kept as one call (and one possible cut)."""
 
-    def __init__(self,
-                 path: str,
-                 modules: Sequence[nn.Module],
-                 module_paths: Sequence[str],
-                 wrap_tuple: bool = False):
-        self.path = path
-        self.modules = tuple(modules)
-        self.module_paths = tuple(module_paths)
-        self.wrap_tuple = wrap_tuple
+    def is_leaf_module(self, module: nn.Module, qualname: str) -> bool:
+        return not isinstance(module, CONTAINERS)
 
-    def __call__(self, x: Tensor, detach_params: bool = False) -> Tensor:
-        for module in self.modules:
-            if self.wrap_tuple:
-                # MMPretrain necks take and return a tuple of stage outputs
-                x = _call(module, (x, ), detach_params)
-                x = x[-1] if isinstance(x, tuple) else x
-            else:
-                x = _call(module, x, detach_params)
-        return x
 
-    def contains(self, path: str) -> bool:
-        return any(path == p or path.startswith(p + '.')
-                   for p in self.module_paths)
+class _Trace(NamedTuple):
+    """A backbone's forward as a graph, and where it may be cut."""
+    backbone: nn.Module
+    nodes: List[fx.Node]
+    cuts: List[fx.Node]  # the last one is the backbone's output
+    ends: Dict[fx.Node, Tuple[str, int]]
+
+
+def _trace_backbone(backbone: nn.Module) -> _Trace:
+    """Trace a backbone and find every module call after which one tensor
+    carries the whole forward on (towards its last output)."""
+    with eval_mode(backbone):
+        # owned by a GraphModule, as dead-code elimination wants
+        graph = fx.GraphModule(backbone, _ChainTracer().trace(backbone)).graph
+    nodes = list(graph.nodes)
+    calls: Dict[str, int] = {}
+    ends = {}
+    for node in nodes:
+        if node.op == 'call_module':
+            ends[node] = (f'backbone.{node.target}', calls.get(node.target, 0))
+            calls[node.target] = ends[node][1] + 1
+    output = next(n for n in nodes if n.op == 'output')
+    result = _last(output.args[0])
+    if not isinstance(result, fx.Node):
+        raise TypeError('its forward does not return a tensor computed from '
+                        'its input')
+    output.args = (result, )
+    graph.eliminate_dead_code()
+    nodes = [n for n in graph.nodes if n.op != 'output']
+    position = {n: i for i, n in enumerate(nodes)}
+    if result not in ends:  # computed in the backbone's forward itself
+        ends[result] = ('backbone', -1)
+
+    cuts = []
+    horizon = 0  # furthest position an earlier value is still needed at
+    for i, node in enumerate(nodes):
+        if node.op == 'call_module' and horizon <= i and node is not result:
+            cuts.append(node)
+        if node.op != 'get_attr':
+            uses = [position[u] for u in node.users if u in position]
+            horizon = max([horizon, i] + uses)
+    cuts.append(result)
+    return _Trace(backbone, nodes, cuts, ends)
+
+
+def _traced_segments(trace: _Trace) -> List[_Segment]:
+    """One ``GraphModule`` (sharing the backbone's modules) per cut."""
+    position = {n: i for i, n in enumerate(trace.nodes)}
+    segments = []
+    start = trace.nodes[0]  # the placeholder
+    for cut in trace.cuts:
+        sub = fx.Graph()
+        env = {start: sub.placeholder('x')}
+        for node in trace.nodes[position[start] + 1:position[cut] + 1]:
+            for arg in node.all_input_nodes:
+                if arg not in env:  # parameters used in the forward itself
+                    env[arg] = sub.node_copy(arg, env.__getitem__)
+            env[node] = sub.node_copy(node, env.__getitem__)
+        sub.output(env[cut])
+        segments.append(
+            _Segment(fx.GraphModule(trace.backbone, sub), trace.ends[cut]))
+        start = cut
+    return segments
+
+
+def _described_segments(backbone: nn.Module,
+                        describer: Describer) -> List[_Segment]:
+    segments = []
+    for names in describer(backbone):
+        names = (names, ) if isinstance(names, str) else tuple(names)
+        if not names:
+            raise ValueError('the segment describer returned an empty unit')
+        try:
+            modules = [backbone.get_submodule(n) for n in names]
+        except AttributeError as err:
+            raise ValueError('the segment describer names a missing '
+                             f'submodule: {err}') from err
+        # None: the next call of the unit's last module that ends no
+        # earlier unit (verified against the forward)
+        segments.append(
+            _Segment(nn.Sequential(*modules), (f'backbone.{names[-1]}', None)))
+    return segments
+
+
+class Probe(NamedTuple):
+    """What one dry run of the model's own forward saw.
+
+    Attributes:
+        boundaries (list[Tensor]): The tensor at every boundary.
+        calls (list[tuple[str, Any]]): ``(module path, output)`` of every
+            module call, in the order the calls ended.
+        positions (list[int]): Index in ``calls`` of each boundary's call.
+    """
+    boundaries: List[Tensor]
+    calls: List[Tuple[str, object]]
+    positions: List[int]
+
+
+def same_tensor(a, b: Tensor) -> bool:
+    """``a`` is ``b`` or a view of the same elements (e.g. a reshape)."""
+    if a is b:
+        return True
+    return (isinstance(a, Tensor) and a.numel() == b.numel()
+            and a.untyped_storage().data_ptr()
+            == b.untyped_storage().data_ptr()
+            and a.storage_offset() == b.storage_offset())
 
 
 class SegmentExecutor:
-    """Run an image classifier as a chain of units between spots.
+    """Run an image classifier as a chain of segments between spots.
 
-    The units, from the image to the logits, are the backbone's (from its
-    describer, e.g. ``backbone.stem``, ``backbone.layer1`` ... for mmsakd's
-    CIFAR zoo), ``neck`` (run on the last backbone output alone, tensor in
-    and out) and ``head.fc`` (``LinearClsHead``'s ``pre_logits`` is the
-    identity); ``head`` is accepted as an alias of the logits. Running all
-    units in order is ``model(x, mode='tensor')`` exactly.
+    The chain is the backbone's segments (cut automatically, see the module
+    docstring), then ``neck`` (on the last backbone output alone) and the
+    head (to the logits); running all of it equals ``model(x,
+    mode='tensor')`` exactly, which the dry run of :meth:`probe` checks at
+    every boundary. Boundaries are named by the modules whose output they
+    are (``aliases``); the first name of each is its canonical spot name,
+    e.g. ``backbone.layer1``, ``neck``, and ``head`` for the logits.
 
     The model is not copied: the executor runs the model's own modules.
 
     Args:
         model (nn.Module): An MMPretrain ``ImageClassifier`` or a module
-            with the same ``backbone``, ``neck`` (optional, a per-output
-            pooling neck) and ``head`` (``LinearClsHead``) attributes.
+            with the same ``backbone``, optional ``neck`` and ``head``
+            attributes and ``forward(inputs, data_samples, mode)``.
+        input_shape (Sequence[int]): Image shape without batch for the dry
+            run that verifies the cuts and names the boundaries.
+
+    Raises:
+        TypeError: If the model cannot be cut; the message says why and how
+            to register a describer.
+        ValueError: If the chain does not reproduce the model's forward.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, input_shape: Sequence[int]):
         self.model = model
-        self._units = self._describe(model)
-        self._index = {u.path: i for i, u in enumerate(self._units)}
+        self._name = self._model_name(model)
+        x = self.dry_input(input_shape)
+        calls = self._cut(model, x)
+        self.aliases = self._names(self._verify(x, calls))
+        self._index = {}
+        for i, names in enumerate(self.aliases):
+            for name in names:
+                self._index.setdefault(name, i)
 
     @staticmethod
-    def _describe(model: nn.Module) -> List[_Unit]:
+    def _model_name(model: nn.Module) -> str:
+        backbone = getattr(model, 'backbone', None)
+        return (f'{type(model).__name__}({type(backbone).__name__})'
+                if backbone is not None else type(model).__name__)
+
+    def _cut(self, model: nn.Module, x: Tensor) -> list:
+        """Set the segments; return the call log of one forward on x."""
         backbone = getattr(model, 'backbone', None)
         head = getattr(model, 'head', None)
         if not isinstance(backbone, nn.Module) or not isinstance(
                 head, nn.Module):
             raise TypeError(
-                f'cannot cut {type(model).__name__} into segments: SAKD '
-                'needs an ImageClassifier-like chain with `backbone`, '
-                'optional `neck` and `head` modules (MMPretrain '
-                "ImageClassifier with mode='tensor' giving the logits)")
-        name = f'{type(model).__name__}({type(backbone).__name__})'
-        units = []
-        for names in get_segment_describer(backbone)(backbone):
-            names = (names, ) if isinstance(names, str) else tuple(names)
-            if not names:
-                raise ValueError(f'{name}: the segment describer returned '
-                                 'an empty unit')
-            try:
-                modules = [backbone.get_submodule(n) for n in names]
-            except AttributeError as err:
-                raise ValueError(f'{name}: the segment describer names a '
-                                 f'missing submodule: {err}') from err
-            paths = [f'backbone.{n}' for n in names]
-            units.append(_Unit(paths[-1], modules, paths))
-
+                f'cannot cut {self._name} into segments: SAKD needs an '
+                'ImageClassifier-like chain with `backbone`, optional '
+                '`neck` and `head` modules (MMPretrain ImageClassifier with '
+                "mode='tensor' giving the logits)")
+        tail = []
         neck = getattr(model, 'neck', None)
-        if neck is not None:
-            if not isinstance(neck, PER_OUTPUT_NECKS):
-                necks = ', '.join(c.__name__ for c in PER_OUTPUT_NECKS)
-                raise TypeError(
-                    f'{name}: neck {type(neck).__name__} is not supported; '
-                    'segments need a neck that acts on the last backbone '
-                    f'output alone: {necks}')
-            units.append(_Unit('neck', [neck], ['neck'], wrap_tuple=True))
+        if isinstance(neck, nn.Module):
+            tail.append(_Segment(neck, ('neck', 0), tuple_io=True))
+        tail.append(_Segment(head, ('head', 0), tuple_io=True))
 
-        if (not isinstance(head, LinearClsHead)
-                or type(head).pre_logits is not LinearClsHead.pre_logits
-                or type(head).forward is not LinearClsHead.forward):
+        describer = get_segment_describer(backbone)
+        try:
+            if describer is not None:
+                self._segments = _described_segments(backbone,
+                                                     describer) + tail
+            else:
+                trace = _trace_backbone(backbone)
+                self._segments = _traced_segments(trace) + tail
+        except Exception as err:
+            how = ('fix the describer' if describer is not None else
+                   'register a describer with `@mmsakd.models.sakd.'
+                   f'register_segment_describer({type(backbone).__name__})` '
+                   'on a function that returns its units (lists of '
+                   'submodule names run one after another) in forward order')
             raise TypeError(
-                f'{name}: head {type(head).__name__} is not supported; '
-                'segments need a LinearClsHead (logits = head.fc of the '
-                'last neck output)')
-        units.append(_Unit(LOGITS_PATH, [head.fc], [LOGITS_PATH]))
-        return units
+                f'cannot cut the backbone of {self._name} into segments '
+                f'that SAKD can run one at a time ({type(err).__name__}: '
+                f'{err}); {how}. Transformers and multi-branch networks '
+                '(ViT, Swin, HRNet) are not supported.') from err
+        calls, versions = self._forward(x)
+        if describer is None:
+            # a cut whose tensor the forward later changes in place (e.g.
+            # a BN output fed to an in-place ReLU) is not a boundary
+            positions = self._find(calls)[:len(trace.cuts) - 1]
+            mutated = {
+                i
+                for i, p in enumerate(positions)
+                if _last(calls[p][1])._version != versions[p]
+            }
+            if mutated:
+                trace.cuts[:] = [
+                    c for i, c in enumerate(trace.cuts) if i not in mutated
+                ]
+                self._segments = _traced_segments(trace) + tail
+        return calls
 
-    @property
-    def paths(self) -> Tuple[str, ...]:
-        """tuple[str]: Unit paths (valid spots) in execution order."""
-        return tuple(u.path for u in self._units)
+    def dry_input(self, input_shape: Sequence[int]) -> Tensor:
+        """A fixed random batch of two images of ``input_shape``, from a
+        private generator (the global random state is left alone)."""
+        param = next(self.model.parameters(), None)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn((2, *input_shape), generator=generator)
+        if param is not None:
+            x = x.to(device=param.device, dtype=param.dtype)
+        return x
 
-    def index(self, path: str) -> int:
-        """Position of a spot in :attr:`paths`.
+    def _forward(self, x: Tensor, context=None) -> Tuple[list, list]:
+        """The model's own forward (eval, no grad) with every module call
+        logged as ``(path, output)``, and each output's version counter
+        right after the call."""
+        calls, versions = [], []
+
+        def log(module, inputs, output, path):
+            calls.append((path, output))
+            last = _last(output)
+            versions.append(
+                last._version if isinstance(last, Tensor) else None)
+
+        hooks = [
+            module.register_forward_hook(
+                lambda m, i, o, path=path: log(m, i, o, path))
+            for path, module in self.model.named_modules() if path
+        ]
+        try:
+            with eval_mode(self.model), torch.no_grad():
+                if context is None:
+                    self.model(x, None, 'tensor')
+                else:
+                    with context:
+                        self.model(x, None, 'tensor')
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return calls, versions
+
+    def probe(self, x: Tensor, context=None) -> Probe:
+        """Run the model's own forward on ``x`` (eval mode, no grad) with
+        ``context`` (e.g. MMRazor recorders) active, and check that the
+        chain of segments gives the same tensor at every boundary.
+
+        Returns:
+            Probe: The boundaries and module outputs of that forward.
 
         Raises:
-            ValueError: If ``path`` is not a unit boundary; the message
-                says which unit it lies in, if any, and lists the valid
-                spots.
+            ValueError: If a segment does not reproduce the forward.
         """
-        if path in LOGITS_ALIASES:
-            path = LOGITS_PATH
-        if isinstance(path, str) and path in self._index:
-            return self._index[path]
-        model = (f'{type(self.model).__name__}'
-                 f'({type(self.model.backbone).__name__})')
-        valid = ', '.join(repr(p) for p in self.paths)
-        owner = None
-        if isinstance(path, str) and self._is_module(path):
-            owner = next((u for u in self._units if u.contains(path)), None)
-        if owner is not None:
-            raise ValueError(
-                f'spot {path!r} of {model} is not a segment boundary: it '
-                f'lies inside the unit {owner.path!r}, which runs as a '
-                'whole. A spot must be a segment boundary so that the '
-                'network can be cut and resumed there; record the unit '
-                f'output {owner.path!r} instead. Valid spots: {valid}')
-        raise ValueError(
-            f'unknown spot {path!r} of {model}: spots must be segment '
-            f'boundaries, the paths of whole units. Valid spots: {valid} '
-            f"(and 'head' for {LOGITS_PATH!r})")
+        return self._verify(x, self._forward(x, context)[0])
 
-    def _is_module(self, path: str) -> bool:
-        try:
-            self.model.get_submodule(path)
-        except AttributeError:
-            return False
-        return True
+    def _verify(self, x: Tensor, calls: list) -> Probe:
+        positions = self._find(calls)
+        boundaries = [_last(calls[p][1]) for p in positions]
+        with eval_mode(self.model), torch.no_grad():
+            y = x
+            for i, segment in enumerate(self._segments):
+                y = segment(y)
+                if not (isinstance(y, Tensor)
+                        and isinstance(boundaries[i], Tensor)
+                        and torch.equal(y, boundaries[i])):
+                    raise ValueError(
+                        f'cannot cut {self._name} into segments: the '
+                        f'segment ending at {segment.end[0]!r} does not '
+                        "give the tensor of the model's own forward there")
+        return Probe(boundaries, calls, positions)
+
+    def _find(self, calls: list) -> List[int]:
+        """Position in ``calls`` of each segment's boundary."""
+        positions = []
+        seen: Dict[str, int] = {}
+        for segment in self._segments:
+            path, number = segment.end
+            matches = [i for i, (p, _) in enumerate(calls) if p == path]
+            if number is None:  # a described unit: its next unused call
+                number = seen.get(path, 0)
+                seen[path] = number + 1
+            if number < 0:
+                number = len(matches) - 1
+            if not 0 <= number < len(matches):
+                raise ValueError(
+                    f'cannot cut {self._name} into segments: {path!r} is '
+                    f'called {len(matches)} time(s) in the forward, the '
+                    f'cut needs call {number + 1}')
+            positions.append(matches[number])
+        return positions
+
+    @staticmethod
+    def _names(probe: Probe) -> List[Tuple[str, ...]]:
+        """Module paths whose output is each boundary: first those that
+        return the tensor itself, then those whose tuple output ends with
+        it, then views; each group outermost (fewest dots) and latest
+        first. A module called more than once is named ``path[k]`` for its
+        k-th call (from 0)."""
+        counts: Dict[str, int] = {}
+        labels = []
+        for path, _ in probe.calls:
+            labels.append((path, counts.get(path, 0)))
+            counts[path] = labels[-1][1] + 1
+        labels = [
+            path if counts[path] == 1 else f'{path}[{k}]'
+            for path, k in labels
+        ]
+        names = []
+        for boundary in probe.boundaries:
+            ranked = []
+            for position, (path, out) in enumerate(probe.calls):
+                if out is boundary:
+                    kind = 0
+                elif (isinstance(out, (tuple, list)) and len(out) > 0
+                      and _last(out) is boundary):
+                    kind = 1
+                elif same_tensor(out, boundary):
+                    kind = 2
+                else:
+                    continue
+                ranked.append(
+                    (kind, path.count('.'), -position, labels[position]))
+            names.append(tuple(dict.fromkeys(r[-1] for r in sorted(ranked))))
+        return names
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """tuple[str]: Canonical name of every boundary, in order."""
+        return tuple(a[0] for a in self.aliases)
+
+    @staticmethod
+    def shapes_of(probe: Probe) -> List[Tuple[int, ...]]:
+        """Shape of every boundary in ``probe``, without the batch."""
+        return [tuple(t.shape[1:]) for t in probe.boundaries]
+
+    @property
+    def logits_index(self) -> int:
+        """int: The boundary of the logits (the last one)."""
+        return len(self._segments) - 1
+
+    def match(self, tensor, probe: Probe) -> Optional[int]:
+        """The boundary whose tensor ``tensor`` is (or views), or None."""
+        if not isinstance(tensor, Tensor):
+            return None
+        for i, boundary in enumerate(probe.boundaries):
+            if tensor is boundary:
+                return i
+        for i, boundary in enumerate(probe.boundaries):
+            if same_tensor(tensor, boundary):
+                return i
+        return None
+
+    def nearest(self, tensor, probe: Probe) -> str:
+        """The spots just before and after the call that produced
+        ``tensor`` in the forward of ``probe``, as text."""
+        where = next((i for i, (_, out) in enumerate(probe.calls)
+                      if out is tensor or _last(out) is tensor), None)
+        if where is None:
+            return 'valid spots: ' + ', '.join(map(repr, self.names))
+        before = [i for i, p in enumerate(probe.positions) if p < where]
+        after = [i for i, p in enumerate(probe.positions) if p > where]
+        parts = []
+        if before:
+            parts.append(f'{self.names[before[-1]]!r} (before it)')
+        if after:
+            parts.append(f'{self.names[after[0]]!r} (after it)')
+        return 'nearest valid spots: ' + ' and '.join(parts)
+
+    def index(self, name: str) -> int:
+        """The boundary named ``name`` (any of its aliases).
+
+        Raises:
+            ValueError: If ``name`` is not a boundary; lists valid spots.
+        """
+        if isinstance(name, str) and name in self._index:
+            return self._index[name]
+        valid = ', '.join(repr(p) for p in self.names)
+        raise ValueError(
+            f'{name!r} is not a spot of {self._name}: a spot is a segment '
+            'boundary, the output of a module after which one tensor '
+            f'carries the whole forward on. Valid spots: {valid}')
 
     def run(self,
             x: Tensor,
-            start: Optional[str] = None,
-            end: Optional[str] = None,
+            start: Optional[int] = None,
+            end: Optional[int] = None,
             detach_params: bool = False) -> Tensor:
-        """Run the units after ``start`` up to and including ``end``.
+        """Run the segments after boundary ``start`` up to boundary ``end``.
 
         Args:
-            x (Tensor): The image if ``start`` is None, else the output of
-                the unit ``start``.
-            start (str, optional): Spot to resume after. Defaults to None,
-                from the image.
-            end (str, optional): Last unit to run. Defaults to None, to the
-                logits.
+            x (Tensor): The image if ``start`` is None, else the tensor at
+                boundary ``start``.
+            start (int, optional): Boundary to resume after. Defaults to
+                None, from the image.
+            end (int, optional): Last boundary to compute. Defaults to
+                None, to the logits.
             detach_params (bool): Run every module with its parameters
                 detached: gradients flow through the activations to ``x``
                 but never into the weights. Buffers (BN running statistics)
@@ -330,50 +567,14 @@ class SegmentExecutor:
                 Defaults to False.
 
         Returns:
-            Tensor: The output of ``end``; ``x`` itself when ``start`` and
-            ``end`` are the same spot.
+            Tensor: The tensor at boundary ``end``.
         """
-        first = 0 if start is None else self.index(start) + 1
-        last = len(self._units) - 1 if end is None else self.index(end)
-        if first > last + 1:
-            raise ValueError(f'start spot {start!r} comes after end spot '
-                             f'{end!r}; the order is {self.paths}')
-        for unit in self._units[first:last + 1]:
-            x = unit(x, detach_params)
+        first = 0 if start is None else start + 1
+        last = self.logits_index if end is None else end
+        for segment in self._segments[first:last + 1]:
+            x = segment(x, detach_params)
         return x
 
-    def shapes(
-        self, input_shape: Sequence[int] = (3, 32, 32)
-    ) -> 'OrderedDict[str, Tuple[int, ...]]':
-        """Output shape of every unit, without the batch dimension.
-
-        A dry run on one zero image in eval mode under ``no_grad``, so that
-        no BN statistics change; every module's train/eval flag is restored.
-
-        Args:
-            input_shape (Sequence[int]): Input shape without batch.
-                Defaults to ``(3, 32, 32)``.
-
-        Returns:
-            OrderedDict: Unit path -> output shape.
-        """
-        modes = [(m, m.training) for m in self.model.modules()]
-        param = next(self.model.parameters(), None)
-        x = torch.zeros((1, *input_shape),
-                        device=None if param is None else param.device,
-                        dtype=None if param is None else param.dtype)
-        shapes = OrderedDict()
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                for unit in self._units:
-                    x = unit(x)
-                    shapes[unit.path] = tuple(x.shape[1:])
-        finally:
-            for module, mode in modes:
-                module.training = mode
-        return shapes
-
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}({type(self.model).__name__}: '
-                f"{' -> '.join(self.paths)})")
+        return f"{type(self).__name__}({self._name}: {len(self.names)} " \
+            f"boundaries, {self.names[0]} ... {self.names[-1]})"
