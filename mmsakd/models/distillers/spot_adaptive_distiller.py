@@ -19,7 +19,7 @@ MODES = ('subset', 'mask')
 # Dry-run image sizes when model.sakd.input_shape is not set: two sizes, so
 # that adapters (and the policy input) that would depend on the image size
 # are found at build time.
-AUTO_INPUT_SHAPES = ((3, 64, 64), (3, 96, 96))
+AUTO_INPUT_SHAPES = ((3, 32, 32), (3, 64, 64))
 
 
 class _Resolved(NamedTuple):
@@ -162,23 +162,27 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
             student (nn.Module): The student classifier.
             teacher (nn.Module): The teacher classifier.
             input_shape (Sequence[int], optional): Image shape (C, H, W) of
-                the dry runs. None runs two sizes (64 and 96 pixels) and
+                the dry runs. None runs two sizes (32 and 64 pixels) and
                 refuses adapters or policy inputs that would depend on the
                 size, asking for ``model.sakd.input_shape``.
         """
         shapes = self._input_shapes(input_shape)
+        managers = (self.student_recorders, self.teacher_recorders)
         executors = []
-        for model, who in ((student, 'student'), (teacher, 'teacher')):
+        for model, manager, who in zip((student, teacher), managers,
+                                       ('student', 'teacher')):
             try:
-                executors.append(SegmentExecutor(model, shapes[0]))
+                executors.append(SegmentExecutor(model, shapes[0], manager))
             except RuntimeError as err:
                 raise self._input_shape_error(input_shape, who, err) from err
         self.executors = tuple(executors)
-        per_size = []
-        for shape in shapes:
+        probes = tuple(e.first_probe for e in self.executors)
+        resolved = self._resolve(probes)
+        per_size = [self._sizes(probes, resolved.spots)]
+        for executor in self.executors:
+            executor.first_probe = None  # the dry run's tensors
+        for shape in shapes[1:]:
             probes = self._probe(shape, input_shape)
-            if not per_size:
-                resolved = self._resolve(probes)
             per_size.append(self._sizes(probes, resolved.spots))
         self._check_size_independent(per_size, resolved.spots, input_shape)
         self.spot_boundaries = resolved.spots
@@ -361,6 +365,10 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         try:
             data = recorder.get_record_data(record_idx, data_idx)
         except (AssertionError, IndexError, KeyError, TypeError) as err:
+            if isinstance(recorder, ModuleInputsRecorder):
+                # inputs of a module the logits do not need, e.g. DKD's
+                # labels at the head's loss: batch data
+                return None
             raise ValueError(
                 f'{where}, which one forward does not record ({err}); '
                 'check record_idx and data_idx') from err

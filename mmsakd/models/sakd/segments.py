@@ -290,6 +290,9 @@ class SegmentExecutor:
             attributes and ``forward(inputs, data_samples, mode)``.
         input_shape (Sequence[int]): Image shape without batch for the dry
             run that verifies the cuts and names the boundaries.
+        context (optional): A context manager active during that dry run's
+            forward, e.g. the MMRazor recorders whose records are to be
+            resolved to boundaries (:attr:`first_probe`).
 
     Raises:
         TypeError: If the model cannot be cut; the message says why and how
@@ -297,12 +300,18 @@ class SegmentExecutor:
         ValueError: If the chain does not reproduce the model's forward.
     """
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int]):
+    def __init__(self,
+                 model: nn.Module,
+                 input_shape: Sequence[int],
+                 context=None):
         self.model = model
         self._name = self._model_name(model)
         x = self.dry_input(input_shape)
-        calls = self._cut(model, x)
-        self.aliases = self._names(self._verify(x, calls))
+        calls = self._cut(model, x, context)
+        #: The :class:`Probe` of the dry run that verified the cuts (with
+        #: ``context`` active); its owner may drop it once read.
+        self.first_probe: Optional[Probe] = self._verify(x, calls)
+        self.aliases = self._names(self.first_probe)
         self._index = {}
         for i, names in enumerate(self.aliases):
             for name in names:
@@ -314,7 +323,7 @@ class SegmentExecutor:
         return (f'{type(model).__name__}({type(backbone).__name__})'
                 if backbone is not None else type(model).__name__)
 
-    def _cut(self, model: nn.Module, x: Tensor) -> list:
+    def _cut(self, model: nn.Module, x: Tensor, context=None) -> list:
         """Set the segments; return the call log of one forward on x."""
         backbone = getattr(model, 'backbone', None)
         head = getattr(model, 'head', None)
@@ -350,7 +359,7 @@ class SegmentExecutor:
                 f'that SAKD can run one at a time ({type(err).__name__}: '
                 f'{err}); {how}. Transformers and multi-branch networks '
                 '(ViT, Swin, HRNet) are not supported.') from err
-        calls, versions = self._forward(x)
+        calls, versions = self._forward(x, context)
         if describer is None:
             # a cut whose tensor the forward later changes in place (e.g.
             # a BN output fed to an in-place ReLU) is not a boundary

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from tests.test_models.test_algorithms.res56_res20_step import (CONFIGS,
-                                                                 REFERENCE,
-                                                                 one_step)
+from tests.test_models.test_algorithms.res56_res20_step import (
+    CONFIGS, REFERENCE, one_step)
 
 
 @pytest.fixture(scope='module')

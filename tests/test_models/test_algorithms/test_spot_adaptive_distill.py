@@ -94,8 +94,8 @@ def test_spots_are_inferred_in_execution_order():
     assert model.spot_names == [
         'backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'logits'
     ]
-    assert model.distiller.spot_index('loss_kd') == 3
-    assert model.distiller.spot_index('loss_at2') == 1
+    assert model.distiller.loss_decisions['loss_kd'] == 3
+    assert model.distiller.loss_decisions['loss_at2'] == 1
     assert model.sakd_policy.fc.out_features == 2 * 4
     assert model.sakd_policy.fc.in_features == 64 + 64
     # every inherited loss is wrapped, keeping its settings
@@ -177,6 +177,7 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(
     model = build(gamma=2.0)
     x, samples = batch(8)
     reference = copy.deepcopy(model)
+    initial = copy.deepcopy(dict(model.named_parameters()))
     lr, momentum, wd = 0.05, 0.9, 5e-4
 
     # ours: one MMEngine optimizer, the agent's lr/decay by paramwise_cfg
@@ -229,9 +230,13 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(
     ours = dict(model.named_parameters())
     for name, param in reference.named_parameters():
         assert torch.allclose(ours[name], param, atol=1e-7, rtol=0), name
-    changed = [n for n, p in model.named_parameters()
-               if n.startswith('sakd_policy')]
-    assert changed
+    # the step moved the policy, the adapters and the student
+    for prefix in ('sakd_policy.', 'sakd_routing.', 'architecture.'):
+        moved = [
+            n for n, p in model.named_parameters()
+            if n.startswith(prefix) and not torch.equal(p, initial[n])
+        ]
+        assert moved, prefix
 
 
 @pytest.mark.parametrize('gamma, route_vs_student', [(2.0, 'worse'),

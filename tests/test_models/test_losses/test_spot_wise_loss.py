@@ -1,16 +1,15 @@
 import copy
-import inspect
 import pickle
 
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.structures import BaseDataElement
-from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.losses import CRDLoss as MMRazorCRDLoss
 from mmrazor.models.losses import (AngleWiseRKD, ATLoss, DistanceWiseRKD,
                                    FTLoss, KLDivergence, L2Loss)
 
+from mmsakd.models.distillers import SpotAdaptiveDistiller
 from mmsakd.models.losses import (CCLoss, CRDLoss, FSPLoss, NSTLoss,
                                   PKTLoss, SPLoss, SpotWiseLoss, VIDLoss)
 from mmsakd.models.losses.spot_wise_loss import PER_SAMPLE_FORMS
@@ -100,8 +99,8 @@ def test_transparent_without_gates():
     for make, inputs in SUBSET_CASES.values():
         wrapper = SpotWiseLoss(make())
         s, t = inputs()
-        assert wrapper.gates is None
         assert torch.equal(wrapper(s, t), wrapper.loss(s, t))
+        assert torch.equal(wrapper(s, t, gates=None), wrapper.loss(s, t))
     vid = SpotWiseLoss(dict(type='mmsakd.VIDLoss', student_channels=4,
                             teacher_channels=6))
     s, t = maps()
@@ -113,21 +112,10 @@ def test_subset_is_scaled_loss_of_selected_rows(name):
     make, inputs = SUBSET_CASES[name]
     wrapper = SpotWiseLoss(make())
     s, t = inputs()
-    with wrapper.gated(GATES):
-        gated = wrapper(s, t)
+    gated = wrapper(s, t, gates=GATES)
     expected = wrapper.loss(rows(s, SELECTED), rows(t, SELECTED)) * 3 / B
     assert gated.item() != 0
     assert torch.allclose(gated, expected, rtol=1e-6, atol=0)
-
-
-def test_keyword_and_positional_calls_agree():
-    wrapper = SpotWiseLoss(KLDivergence(tau=4))
-    s, t = logits()
-    wrapper.set_gates(GATES)
-    assert torch.equal(wrapper(s, t), wrapper(preds_S=s, preds_T=t))
-    assert torch.equal(wrapper(s, preds_T=t), wrapper(s, t))
-    wrapper.set_gates(None)
-    assert torch.equal(wrapper(s, t), wrapper.loss(s, t))
 
 
 def sp_rows(s, t):
@@ -149,8 +137,7 @@ def test_relational_subset_is_not_a_per_sample_mask():
     # over the full-batch relation rows keeps their relations to the others
     s, t = vectors(3)
     sp = SpotWiseLoss(SPLoss())
-    with sp.gated(GATES):
-        subset = sp(s, t)
+    subset = sp(s, t, gates=GATES)
     assert torch.allclose(sp_rows(s, t).mean(), sp.loss(s, t))
     masked = (GATES * sp_rows(s, t)).sum() / B
     sub_batch = sp_rows(s[SELECTED], t[SELECTED]).mean() * 3 / B
@@ -158,8 +145,7 @@ def test_relational_subset_is_not_a_per_sample_mask():
     assert not torch.allclose(subset, masked, rtol=1e-2)
 
     pkt = SpotWiseLoss(PKTLoss())
-    with pkt.gated(GATES):
-        subset = pkt(s, t)
+    subset = pkt(s, t, gates=GATES)
     rows_full = pkt_rows(pkt.loss, s, t)
     assert torch.allclose(rows_full.mean(), pkt.loss(s, t))
     masked = (GATES * rows_full).sum() / B
@@ -171,14 +157,12 @@ def test_relational_subset_is_not_a_per_sample_mask():
 def test_rkd_relations_use_only_the_selected_samples():
     s, t = vectors(1)
     wrapper = SpotWiseLoss(DistanceWiseRKD())
-    with wrapper.gated(GATES):
-        gated = wrapper(s, t)
+    gated = wrapper(s, t, gates=GATES)
     # unselected samples may change freely without changing the loss
     s2, t2 = s.clone(), t.clone()
     s2[1] += 5
     t2[4] -= 3
-    with wrapper.gated(GATES):
-        assert torch.allclose(wrapper(s2, t2), gated)
+    assert torch.allclose(wrapper(s2, t2, gates=GATES), gated)
     assert not torch.allclose(wrapper.loss(s2, t2), wrapper.loss(s, t))
 
 
@@ -188,8 +172,7 @@ def test_fsp_list_arguments_are_selected_element_wise():
     assert len(s) == 3
     wrapper = SpotWiseLoss(FSPLoss())
     gates = torch.tensor([0., 1., 1.])
-    with wrapper.gated(gates):
-        gated = wrapper(tuple(s), t)
+    gated = wrapper(tuple(s), t, gates=gates)
     expected = wrapper.loss(rows(s, [1, 2]), rows(t, [1, 2])) * 2 / 3
     assert torch.allclose(gated, expected)
 
@@ -208,8 +191,7 @@ def test_mask_equals_subset(name, seed):
     for wrapper in (subset, mask):
         s, t = student_grad(inputs(seed))
         inner.zero_grad()
-        with wrapper.gated(gates):
-            value = wrapper(s, t)
+        value = wrapper(s, t, gates=gates)
         value.backward()
         param_grads = [p.grad.clone() for p in inner.parameters()]
         results.append((value, grads_of(s), param_grads))
@@ -220,16 +202,16 @@ def test_mask_equals_subset(name, seed):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
     # all ones: the ungated loss; all zeros: zero
     s, t = inputs(seed)
-    with mask.gated(torch.ones(B)):
-        assert torch.allclose(mask(s, t), inner(s, t), rtol=1e-5)
-    with mask.gated(torch.zeros(B)):
-        assert mask(s, t).item() == 0
+    assert torch.allclose(
+        mask(s, t, gates=torch.ones(B)), inner(s, t), rtol=1e-5)
+    assert mask(s, t, gates=torch.zeros(B)).item() == 0
 
 
 def test_mask_table_and_unsupported_types():
-    assert set(PER_SAMPLE_FORMS) == {
-        KLDivergence, ATLoss, L2Loss, FTLoss, NSTLoss, VIDLoss, FSPLoss
-    }
+    # MMRazor's losses come from the table, mmsakd's carry their own
+    assert set(PER_SAMPLE_FORMS) == {KLDivergence, ATLoss, L2Loss, FTLoss}
+    for own in (NSTLoss(), VIDLoss(4, 6), FSPLoss()):
+        assert SpotWiseLoss(own, mode='mask')._terms == own.per_sample
     unsupported = [
         SPLoss(),
         PKTLoss(),
@@ -260,8 +242,7 @@ def test_min_samples_in_mask_mode_and_subset(mode):
     s, t = logits()
     for gates, nonzero in ((GATES, True), (torch.tensor([1., 1, 0, 0, 0,
                                                          0]), False)):
-        with wrapper.gated(gates):
-            assert (wrapper(s, t).item() != 0) is nonzero
+        assert (wrapper(s, t, gates=gates).item() != 0) is nonzero
 
 
 def test_all_ones_is_the_ungated_loss():
@@ -273,8 +254,7 @@ def test_all_ones_is_the_ungated_loss():
     ]
     for inner, (s, t) in cases:
         wrapper = SpotWiseLoss(inner)
-        with wrapper.gated(torch.ones(B)):
-            assert torch.equal(wrapper(s, t), inner(s, t))
+        assert torch.equal(wrapper(s, t, gates=torch.ones(B)), inner(s, t))
 
 
 @pytest.mark.parametrize('mode', ['subset', 'mask'])
@@ -286,8 +266,7 @@ def test_all_zeros_gives_zero_with_defined_gradients(mode):
     for inner, inputs in cases:
         wrapper = SpotWiseLoss(inner, mode=mode)
         s, t = student_grad(inputs)
-        with wrapper.gated(torch.zeros(B)):
-            value = wrapper(s, t)
+        value = wrapper(s, t, gates=torch.zeros(B))
         assert value.dim() == 0 and value.item() == 0
         value.backward()
         for grad in grads_of(s):
@@ -305,8 +284,7 @@ def test_one_selected_sample_of_pairwise_relations_is_zero_not_nan():
     for inner in (DistanceWiseRKD(), AngleWiseRKD(), CCLoss(8, 8)):
         wrapper = SpotWiseLoss(inner)
         assert wrapper.min_samples == 2
-        with wrapper.gated(one):
-            value = wrapper(s, t)
+        value = wrapper(s, t, gates=one)
         assert value.item() == 0
         value.backward()
         assert torch.isfinite(s.grad).all()
@@ -317,8 +295,7 @@ def test_one_selected_sample_of_pairwise_relations_is_zero_not_nan():
         assert SpotWiseLoss(inner).min_samples == 1
     kl = SpotWiseLoss(KLDivergence())
     s, t = logits()
-    with kl.gated(one):
-        assert torch.allclose(kl(s, t), kl.loss(s[2:3], t[2:3]) / B)
+    assert torch.allclose(kl(s, t, gates=one), kl.loss(s[2:3], t[2:3]) / B)
 
 
 def test_min_samples_validation():
@@ -339,9 +316,7 @@ def test_no_gradient_reaches_the_gates(mode):
     for g in (gates, leaf):
         wrapper = SpotWiseLoss(VIDLoss(4, 6), mode=mode)
         s, t = student_grad(maps())
-        with wrapper.gated(g):
-            assert not wrapper.gates.requires_grad
-            wrapper(s, t).backward()
+        wrapper(s, t, gates=g).backward()
         assert s.grad is not None
     assert policy_logits.grad is None
     assert leaf.grad is None
@@ -371,38 +346,13 @@ def test_crd_memory_of_unselected_samples_is_untouched(cls):
     memory = wrapper.loss.contrast
     before = (memory.memory_v1.clone(), memory.memory_v2.clone())
     gates = torch.tensor([1., 0., 0., 1.])
-    with wrapper.gated(gates):
-        value = wrapper(s_feats=s, t_feats=t, data_samples=samples)
+    value = wrapper(s_feats=s, t_feats=t, data_samples=samples, gates=gates)
     expected = reference(s[[0, 3]], t[[0, 3]], [samples[0], samples[3]])
     assert torch.allclose(value, expected * 2 / 4)
     for old, new in zip(before, (memory.memory_v1, memory.memory_v2)):
         changed = (old != new).any(dim=1).nonzero().flatten().tolist()
         assert changed == [3, 12]
     assert torch.equal(reference.contrast.memory_v1, memory.memory_v1)
-
-
-def test_signature_pass_through():
-    cases = [
-        KLDivergence(),
-        ATLoss(),
-        L2Loss(),
-        DistanceWiseRKD(),
-        CRDLoss(neg_num=4, sample_n=16, dim_out=8),
-        FSPLoss(),
-        VIDLoss(4, 6),
-    ]
-    for inner in cases:
-        for mode in ('subset', 'mask'):
-            if mode == 'mask' and type(inner) not in PER_SAMPLE_FORMS:
-                continue
-            wrapper = SpotWiseLoss(inner, mode=mode)
-            assert inspect.signature(wrapper.forward) == inspect.signature(
-                inner.forward)
-    assert list(
-        inspect.signature(
-            SpotWiseLoss(KLDivergence()).forward).parameters) == [
-                'preds_S', 'preds_T'
-            ]
 
 
 class Net(nn.Module):
@@ -428,8 +378,9 @@ def distiller_cfg(**mapping):
         loss_forward_mappings=dict(loss_kd=mapping))
 
 
-def test_configurable_distiller_checks_and_calls_the_wrapper():
-    distiller = ConfigurableDistiller(
+def test_distiller_checks_mappings_and_passes_the_gates():
+    distiller = SpotAdaptiveDistiller(
+        pool_source='fc',
         **distiller_cfg(
             preds_S=dict(from_student=True, recorder='fc'),
             preds_T=dict(from_student=False, recorder='fc')))
@@ -440,6 +391,7 @@ def test_configurable_distiller_checks_and_calls_the_wrapper():
     student, teacher = Net(0), Net(1)
     distiller.prepare_from_student(student)
     distiller.prepare_from_teacher(teacher)
+    distiller.loss_decisions = {'loss_kd': 1}  # as build_spots resolves it
     x = torch.randn(B, 5)
     with distiller.student_recorders, distiller.teacher_recorders:
         z_s = student(x)
@@ -447,58 +399,74 @@ def test_configurable_distiller_checks_and_calls_the_wrapper():
             z_t = teacher(x)
     ungated = distiller.compute_distill_losses()['loss_kd']
     assert torch.equal(ungated, wrapper.loss(z_s, z_t))
-    with wrapper.gated(GATES):
-        gated = distiller.compute_distill_losses()['loss_kd']
-    assert wrapper.gates is None
+    gates = torch.stack([1 - GATES, GATES], dim=1)
+    gated = distiller.compute_distill_losses(gates)['loss_kd']
     expected = wrapper.loss(z_s[SELECTED], z_t[SELECTED]) * 3 / B
     assert torch.allclose(gated, expected)
 
+    # MMRazor's mapping check reads the wrapped loss's signature
     with pytest.raises(AssertionError, match='logits_S'):
-        ConfigurableDistiller(
+        SpotAdaptiveDistiller(
+            pool_source='fc',
             **distiller_cfg(
                 logits_S=dict(from_student=True, recorder='fc'),
                 preds_T=dict(from_student=False, recorder='fc')))
 
 
-def test_state_dict_keys():
-    losses = nn.ModuleDict(
+def losses_of_both_kinds():
+    torch.manual_seed(0)
+    plain = nn.ModuleDict(
         dict(
-            loss_vid=SpotWiseLoss(VIDLoss(4, 6)),
-            loss_crd=SpotWiseLoss(CRDLoss(neg_num=4, sample_n=16,
-                                          dim_out=8)),
-            loss_kd=SpotWiseLoss(KLDivergence())))
-    losses['loss_vid'].set_gates(GATES)
-    keys = set(losses.state_dict())
-    assert {
-        'loss_vid.loss.log_scale', 'loss_vid.loss.regressor.0.weight',
-        'loss_crd.loss.contrast.memory_v1', 'loss_crd.loss.contrast.params'
-    } <= keys
-    assert all('.loss.' in key for key in keys)
-    assert not any('gate' in key for key in keys)
-    params = dict(losses.named_parameters())
-    assert 'loss_vid.loss.log_scale' in params
+            loss_vid=VIDLoss(4, 6),
+            loss_crd=CRDLoss(neg_num=4, sample_n=16, dim_out=8),
+            loss_kd=KLDivergence()))
+    wrapped = nn.ModuleDict(
+        {name: SpotWiseLoss(copy.deepcopy(loss))
+         for name, loss in plain.items()})
+    return plain, wrapped
 
 
-def test_deepcopy_and_pickle_bind_forward_to_the_copy():
-    wrapper = SpotWiseLoss(VIDLoss(4, 6))
-    wrapper.set_gates(GATES)
+def test_state_dict_keys_are_the_wrapped_losses():
+    plain, wrapped = losses_of_both_kinds()
+    keys = list(wrapped.state_dict())
+    assert keys == list(plain.state_dict())
+    assert {'loss_vid.log_scale', 'loss_crd.contrast.memory_v1'} <= set(keys)
+    # a plain distiller's state loads into the wrapped losses and back,
+    # strictly (CRD's memory bank included)
+    with torch.no_grad():
+        for param in plain.parameters():
+            param.add_(1.0)
+        plain['loss_crd'].contrast.memory_v1.mul_(2)
+    wrapped.load_state_dict(plain.state_dict())
+    for (key, a), b in zip(plain.state_dict().items(),
+                           wrapped.state_dict().values()):
+        assert torch.equal(a, b), key
+    _, fresh = losses_of_both_kinds()
+    plain.load_state_dict(fresh.state_dict())
+    assert torch.equal(plain['loss_vid'].log_scale,
+                       fresh['loss_vid'].loss.log_scale)
+    # the nested keys of older checkpoints still load
+    nested = {
+        k.replace('.', '.loss.', 1): v
+        for k, v in plain.state_dict().items()
+    }
+    wrapped.load_state_dict(nested)
+    assert torch.equal(wrapped['loss_vid'].loss.log_scale,
+                       plain['loss_vid'].log_scale)
+
+
+def test_deepcopy_and_pickle():
+    wrapper = SpotWiseLoss(VIDLoss(4, 6), mode='mask')
     s, t = maps()
-    original = wrapper(s, t)
+    original = wrapper(s, t, gates=GATES)
     for clone in (copy.deepcopy(wrapper),
                   pickle.loads(pickle.dumps(wrapper))):
-        assert clone.forward.__self__ is clone
-        assert inspect.signature(clone.forward) == inspect.signature(
-            wrapper.forward)
-        assert torch.equal(clone(s, t), original)
+        assert torch.equal(clone(s, t, gates=GATES), original)
         with torch.no_grad():
             clone.loss.log_scale.add_(1.0)
-        assert not torch.allclose(clone(s, t), original)
-        assert torch.equal(wrapper(s, t), original)
-        clone.set_gates(None)
-        assert torch.equal(clone(s, t), clone.loss(s, t))
-        assert wrapper.gates is not None
-    replica = wrapper._replicate_for_data_parallel()
-    assert replica.forward.__self__ is replica
+        # the clone's per-sample form is the clone's loss
+        assert not torch.allclose(clone(s, t, gates=GATES), original)
+        assert torch.equal(wrapper(s, t, gates=GATES), original)
 
 
 def test_errors_name_the_problem():
@@ -507,40 +475,22 @@ def test_errors_name_the_problem():
     with pytest.raises(TypeError, match='loss'):
         SpotWiseLoss(42)
     wrapper = SpotWiseLoss(KLDivergence())
-    with pytest.raises(ValueError, match=r'\(6, 1\)'):
-        wrapper.set_gates(torch.ones(B, 1))
-    with pytest.raises(TypeError, match='gates'):
-        wrapper.set_gates([1, 0])
     s, t = logits()
+    with pytest.raises(ValueError, match=r'\(6, 1\)'):
+        wrapper(s, t, gates=torch.ones(B, 1))
+    with pytest.raises(ValueError, match='gates'):
+        wrapper(s, t, gates=[1, 0])
     for mode in ('subset', 'mask'):
         wrapper = SpotWiseLoss(KLDivergence(), mode=mode)
-        with wrapper.gated(torch.ones(B + 1)):
-            with pytest.raises(ValueError) as info:
-                wrapper(s, t)
+        with pytest.raises(ValueError) as info:
+            wrapper(s, t, gates=torch.ones(B + 1))
         assert '(6, )' in str(info.value) and '(7,)' in str(info.value)
         assert '(6, 10)' in str(info.value)
-
-
-def test_gated_restores_previous_gates_on_error():
-    wrapper = SpotWiseLoss(KLDivergence())
-    with pytest.raises(RuntimeError):
-        with wrapper.gated(GATES) as same:
-            assert same is wrapper and wrapper.gates is not None
-            raise RuntimeError
-    assert wrapper.gates is None
-    outer = torch.ones(B)
-    with wrapper.gated(outer):
-        with wrapper.gated(GATES):
-            assert torch.equal(wrapper.gates, GATES)
-        assert torch.equal(wrapper.gates, outer)
-    assert wrapper.gates is None
 
 
 def test_bool_gates_and_repr():
     wrapper = SpotWiseLoss(KLDivergence(tau=4))
     s, t = logits()
-    with wrapper.gated(GATES.bool()):
-        as_bool = wrapper(s, t)
-    with wrapper.gated(GATES):
-        assert torch.equal(as_bool, wrapper(s, t))
+    as_bool = wrapper(s, t, gates=GATES.bool())
+    assert torch.equal(as_bool, wrapper(s, t, gates=GATES))
     assert "mode='subset', min_samples=1" in repr(wrapper)

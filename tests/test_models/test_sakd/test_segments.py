@@ -1,6 +1,6 @@
+"""Cutting classifiers into segments: automatic cuts verified against the
+model's own forward, boundary names, ranges, detached runs, describers."""
 import copy
-from collections import OrderedDict
-from contextlib import ExitStack
 
 import pytest
 import torch
@@ -8,100 +8,93 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.models.backbones import ResNet_CIFAR
 from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.models.necks import GlobalAveragePooling
-from mmrazor.models.task_modules import ModuleOutputsRecorder
 from torch import nn
 
 from mmsakd.models.sakd import (SegmentExecutor, get_segment_describer,
                                 register_segment_describer)
+from mmsakd.models.sakd.segments import _DESCRIBERS, eval_mode
 from .utils import build, images
 
-FAMILIES = [
-    'resnet8', 'resnet8x4', 'wrn_16_1', 'vgg8', 'mobilenetv2', 'shufflenetv2',
-    'mmpretrain_resnet_cifar18', 'mmpretrain_resnet18',
-    'mmpretrain_resnetv1d18', 'mmpretrain_mobilenetv2', 'mmrazor_wrn_10_1'
-]
-
-PATHS = {
-    'resnet8': ('backbone.stem', 'backbone.layer1', 'backbone.layer2',
-                'backbone.layer3', 'neck', 'head.fc'),
-    'wrn_16_1': ('backbone.stem', 'backbone.layer1', 'backbone.layer2',
-                 'backbone.layer3', 'backbone.final_norm', 'neck', 'head.fc'),
-    'mmpretrain_resnet_cifar18':
-    ('backbone.relu', 'backbone.layer1', 'backbone.layer2', 'backbone.layer3',
-     'backbone.layer4', 'neck', 'head.fc'),
-    'mmpretrain_resnet18':
-    ('backbone.relu', 'backbone.maxpool', 'backbone.layer1', 'backbone.layer2',
-     'backbone.layer3', 'backbone.layer4', 'neck', 'head.fc'),
-    'mmpretrain_resnetv1d18':
-    ('backbone.stem', 'backbone.maxpool', 'backbone.layer1', 'backbone.layer2',
-     'backbone.layer3', 'backbone.layer4', 'neck', 'head.fc'),
-    'mmpretrain_mobilenetv2': ('backbone.conv1', ) +
-    tuple(f'backbone.layer{i}'
-          for i in range(1, 8)) + ('backbone.conv2', 'neck', 'head.fc'),
-    'mmrazor_wrn_10_1':
-    ('backbone.conv1', 'backbone.layer1', 'backbone.layer2', 'backbone.layer3',
-     'backbone.relu', 'neck', 'head.fc'),
-}
+SHAPE = (3, 32, 32)
 
 
-def recorded(model: nn.Module, paths, x: torch.Tensor) -> list:
-    """What MMRazor recorders on ``paths`` read in a normal forward."""
-    recorders = [ModuleOutputsRecorder(p) for p in paths]
-    for recorder in recorders:
-        recorder.initialize(model)
-    with torch.no_grad(), ExitStack() as stack:
-        for recorder in recorders:
-            stack.enter_context(recorder)
-        model(x, mode='tensor')
-    data = [recorder.get_record_data() for recorder in recorders]
-    return [d[-1] if isinstance(d, tuple) else d for d in data]
+def test_names_follow_the_modules_whose_output_a_boundary_is():
+    executor = SegmentExecutor(build('resnet8'), SHAPE)
+    names = executor.names
+    # resnet8 has one block per stage; the stem's conv is a boundary, its
+    # BN is not (an in-place ReLU overwrites it)
+    assert names == ('backbone.stem.0', 'backbone.stem', 'backbone.layer1',
+                     'backbone.layer2', 'backbone.layer3', 'neck', 'head')
+    assert executor.index('backbone.stem.1') == 1
+    # every block is a boundary
+    blocks = SegmentExecutor(build('resnet14'), SHAPE).names
+    assert blocks[2:4] == ('backbone.layer1.0', 'backbone.layer1')
+    layer3 = executor.index('backbone.layer3')
+    aliases = executor.aliases[layer3]
+    # the stage, its last block and the block's last activation return
+    # the same tensor; the backbone's tuple output ends with it
+    assert aliases[0] == 'backbone.layer3'
+    assert 'backbone.layer3.0' in aliases and 'backbone' in aliases
+    # the pooling inside the neck returns a view of the neck's output
+    neck = executor.index('neck')
+    assert executor.index('neck.gap') == neck
+    assert executor.index('head.fc') == executor.index('head') == len(
+        names) - 1 == executor.logits_index
 
 
-@pytest.mark.parametrize('name', FAMILIES)
-def test_full_and_split_runs_equal_the_model(name):
-    model = build(name).eval()
-    executor = SegmentExecutor(model)
-    if name in PATHS:
-        assert executor.paths == PATHS[name]
+def test_in_place_activation_moves_the_boundary():
+    # MMPretrain's ResNet stem: conv1 -> bn1 -> in-place ReLU; the BN
+    # output is overwritten, so the boundary is after the ReLU
+    executor = SegmentExecutor(build('mmpretrain_resnet18'), SHAPE)
+    relu = executor.index('backbone.relu')
+    assert executor.names[relu] == 'backbone.relu'
+    assert executor.index('backbone.bn1') == relu
+    assert executor.names[:3] == ('backbone.conv1', 'backbone.relu',
+                                  'backbone.maxpool')
+
+
+def test_run_ranges_and_resume_from_every_boundary():
+    model = build('resnet8').eval()
+    executor = SegmentExecutor(model, SHAPE)
     x = images()
     with torch.no_grad():
         logits = model(x, mode='tensor')
         assert torch.equal(executor.run(x), logits)
-        shapes = executor.shapes()
-        for path in executor.paths:
-            mid = executor.run(x, end=path)
-            assert tuple(mid.shape[1:]) == shapes[path]
-            assert torch.equal(executor.run(mid, start=path), logits)
-    assert list(shapes) == list(executor.paths)
-    # a unit is named by its last module, so a recorder there reads its
-    # output; this is what spots taken from distill recorders rely on
-    feats = recorded(model, executor.paths, x)
-    with torch.no_grad():
-        for path, feat in zip(executor.paths, feats):
-            assert torch.equal(executor.run(x, end=path), feat), path
+        for k in range(len(executor.names)):
+            mid = executor.run(x, end=k)
+            assert torch.equal(executor.run(mid, start=k), logits), k
+        layer1 = executor.index('backbone.layer1')
+        layer3 = executor.index('backbone.layer3')
+        f1 = executor.run(x, end=layer1)
+        f3 = executor.run(f1, layer1, layer3)
+        assert torch.equal(f3, executor.run(x, end=layer3))
+        assert executor.run(f1, layer1, layer1) is f1
 
 
-def test_run_ranges():
-    model = build('resnet8').eval()
-    executor = SegmentExecutor(model)
-    x = images()
-    with torch.no_grad():
-        f1 = executor.run(x, end='backbone.layer1')
-        f3 = executor.run(f1, 'backbone.layer1', 'backbone.layer3')
-        assert torch.equal(f3, executor.run(x, end='backbone.layer3'))
-        assert executor.run(f1, 'backbone.layer1', 'backbone.layer1') is f1
-        assert torch.equal(
-            executor.run(x, end='head'), executor.run(x, end='head.fc'))
-    assert executor.index('head') == executor.index('head.fc') == 5
-    with pytest.raises(ValueError, match='comes after'):
-        executor.run(f3, 'backbone.layer3', 'backbone.layer1')
+def test_probe_records_what_the_forward_computes():
+    model = build('resnet8').train()
+    executor = SegmentExecutor(model, SHAPE)
+    stats = copy.deepcopy(model.state_dict())
+    x = executor.dry_input(SHAPE)
+    assert torch.equal(x, executor.dry_input(SHAPE))  # a fixed input
+    rng = torch.get_rng_state()
+    probe = executor.probe(x)
+    assert torch.equal(torch.get_rng_state(), rng)
+    shapes = executor.shapes_of(probe)
+    assert shapes[executor.index('backbone.layer2')] == (32, 16, 16)
+    assert shapes[executor.index('neck')] == (64, )
+    assert shapes[-1] == (10, )
+    # a dry run: no BN statistics change, every train flag is restored
+    assert all(m.training for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, stats[key]), key
 
 
 def test_detached_params_keep_activation_grads_and_bn_updates():
     model = build('resnet8').train()
     twin = copy.deepcopy(model)
     x = images().requires_grad_()
-    out = SegmentExecutor(model).run(x, detach_params=True)
+    out = SegmentExecutor(model, SHAPE).run(x, detach_params=True)
     # train mode: batch statistics, running statistics updated as usual
     assert torch.equal(out, twin(x, mode='tensor'))
     for (key, a), b in zip(model.state_dict().items(),
@@ -112,68 +105,41 @@ def test_detached_params_keep_activation_grads_and_bn_updates():
     assert all(p.grad is None for p in model.parameters())
 
 
-@pytest.mark.parametrize('name, shapes', [
-    ('resnet20', [(16, 32, 32), (16, 32, 32), (32, 16, 16), (64, 8, 8),
-                  (64, )]),
-    ('resnet56', [(16, 32, 32), (16, 32, 32), (32, 16, 16), (64, 8, 8),
-                  (64, )]),
-    ('resnet8x4', [(32, 32, 32), (64, 32, 32), (128, 16, 16), (256, 8, 8),
-                   (256, )]),
-    ('wrn_16_2', [(16, 32, 32), (32, 32, 32), (64, 16, 16), (128, 8, 8),
-                  (128, 8, 8), (128, )]),
-    ('vgg8', [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4),
-              (512, 4, 4), (512, )]),
-    ('mobilenetv2_w1', [(32, 16, 16), (24, 16, 16), (32, 8, 8), (96, 4, 4),
-                        (320, 2, 2), (1280, 2, 2), (1280, )]),
-])
-def test_shapes_match_the_reference(name, shapes):
-    model = build(name).train()
-    executor = SegmentExecutor(model)
-    stats = copy.deepcopy(model.state_dict())
-    got = executor.shapes((3, 32, 32))
-    assert isinstance(got, OrderedDict)
-    assert list(got.values()) == shapes + [(10, )]
-    # a dry run: no BN statistics change, every train flag is restored
-    assert all(m.training for m in model.modules())
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, stats[key]), key
-
-
-def test_spot_inside_a_stage_is_rejected():
-    executor = SegmentExecutor(build('resnet14'))
-    with pytest.raises(ValueError) as info:
-        executor.index('backbone.layer2.1.relu')
-    msg = str(info.value)
-    assert "'backbone.layer2.1.relu'" in msg
-    assert "inside the unit 'backbone.layer2'" in msg
-    assert 'segment boundary' in msg and 'instead' in msg
-    assert "'backbone.layer3'" in msg  # the valid spots are listed
-    with pytest.raises(ValueError, match="inside the unit 'neck'"):
-        executor.index('neck.gap')
-    with pytest.raises(ValueError, match="inside the unit 'backbone.relu'"):
-        SegmentExecutor(
-            build('mmpretrain_resnet_cifar18')).index('backbone.conv1')
-
-
 def test_unknown_spot_is_rejected():
-    executor = SegmentExecutor(build('resnet8'))
-    with pytest.raises(ValueError, match="unknown spot 'backbone.layer9'"):
-        executor.index('backbone.layer9')
-    with pytest.raises(ValueError, match='Valid spots'):
-        executor.run(images(), end='backbone')
+    executor = SegmentExecutor(build('resnet14'), SHAPE)
+    with pytest.raises(ValueError) as info:
+        executor.index('backbone.layer2.1.conv1')
+    msg = str(info.value)
+    assert "'backbone.layer2.1.conv1' is not a spot" in msg
+    assert 'Valid spots' in msg and "'backbone.layer3'" in msg
 
 
-class TinyNet(nn.Module):
+def test_several_outputs_the_head_reads_the_last():
+    model = build('mmpretrain_resnet_cifar18', out_indices=(1, 3)).eval()
+    x = images()
+    executor = SegmentExecutor(model, SHAPE)
+    assert executor.names[-3] == 'backbone.layer4'
+    with torch.no_grad():
+        assert torch.equal(executor.run(x), model(x, mode='tensor'))
+    # the stages after the last output are not part of the chain
+    model = build('mmpretrain_resnet_cifar18', out_indices=(2, )).eval()
+    model.head = LinearClsHead(num_classes=10, in_channels=256)
+    executor = SegmentExecutor(model, SHAPE)
+    assert executor.names[-3] == 'backbone.layer3'
+    assert 'backbone.layer4' not in executor.names
+
+
+class ReusedReLU(nn.Module):
+    """One ReLU module called twice."""
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.relu = nn.ReLU()
-        self.pool = nn.MaxPool2d(2)
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.act = nn.ReLU()
 
     def forward(self, x):
-        return (self.pool(self.relu(self.bn(self.conv(x)))), )
+        return (self.act(self.conv2(self.act(self.conv1(x)))), )
 
 
 def classifier(backbone: nn.Module, channels: int = 8) -> nn.Module:
@@ -184,68 +150,118 @@ def classifier(backbone: nn.Module, channels: int = 8) -> nn.Module:
         data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'))
 
 
-def test_unknown_backbone_and_custom_describer():
-    model = classifier(TinyNet()).eval()
-    with pytest.raises(TypeError) as info:
-        SegmentExecutor(model)
-    msg = str(info.value)
-    assert 'TinyNet' in msg and 'register_segment_describer' in msg
+def test_a_module_called_twice_is_named_by_its_call():
+    executor = SegmentExecutor(classifier(ReusedReLU()), SHAPE)
+    assert executor.names[:4] == ('backbone.conv1', 'backbone.act[0]',
+                                  'backbone.conv2', 'backbone.act[1]')
+    with pytest.raises(ValueError, match='Valid spots'):
+        executor.index('backbone.act')
 
-    class TinyNetPlus(TinyNet):
+
+class Gated(nn.Module):
+    """A forward that branches on a tensor value: torch.fx cannot trace
+    it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        if x.sum() > 1e9:
+            x = x * 0
+        return (self.pool(self.relu(self.bn(self.conv(x)))), )
+
+
+@pytest.fixture
+def clean_describers():
+    saved = dict(_DESCRIBERS)
+    yield
+    _DESCRIBERS.clear()
+    _DESCRIBERS.update(saved)
+
+
+def test_untraceable_backbone_and_custom_describer(clean_describers):
+    model = classifier(Gated()).eval()
+    with pytest.raises(TypeError) as info:
+        SegmentExecutor(model, SHAPE)
+    msg = str(info.value)
+    assert 'Gated' in msg and 'register_segment_describer' in msg
+
+    class GatedPlus(Gated):
         pass
 
-    @register_segment_describer(TinyNet)
+    @register_segment_describer(Gated)
     def describe(backbone):
         return [('conv', 'bn', 'relu'), 'pool']
 
     with pytest.raises(KeyError, match='already registered'):
-        register_segment_describer(TinyNet)(describe)
-    for net in (TinyNet(), TinyNetPlus()):
+        register_segment_describer(Gated)(describe)
+    for net in (Gated(), GatedPlus()):
         model = classifier(net).eval()
-        executor = SegmentExecutor(model)
-        assert executor.paths == ('backbone.relu', 'backbone.pool', 'neck',
-                                  'head.fc')
+        executor = SegmentExecutor(model, SHAPE)
+        assert executor.names == ('backbone.relu', 'backbone.pool', 'neck',
+                                  'head')
         x = images()
         with torch.no_grad():
             assert torch.equal(executor.run(x), model(x, mode='tensor'))
 
 
-def test_subclass_that_overrides_forward_needs_its_own_describer():
+def test_a_wrong_describer_fails_the_dry_run(clean_describers):
+
+    @register_segment_describer(Gated)
+    def describe(backbone):
+        return [('conv', 'relu'), 'pool']  # skips the BN
+
+    with pytest.raises(ValueError, match='does not give the tensor'):
+        SegmentExecutor(classifier(Gated()), SHAPE)
+
+
+def test_subclass_that_overrides_forward_needs_its_own_describer(
+        clean_describers):
+
+    @register_segment_describer(ResNet_CIFAR)
+    def describe(backbone):
+        return ['conv1']
 
     class MyResNet(ResNet_CIFAR):
 
         def forward(self, x):
             return super().forward(x)
 
-    backbone = MyResNet(depth=18)
     with pytest.raises(TypeError, match='MyResNet overrides forward'):
-        get_segment_describer(backbone)
+        get_segment_describer(MyResNet(depth=18))
 
 
 def test_not_a_classifier():
     with pytest.raises(TypeError, match='ImageClassifier-like'):
-        SegmentExecutor(nn.Linear(2, 2))
+        SegmentExecutor(nn.Linear(2, 2), SHAPE)
 
 
-def test_unsupported_head_and_neck():
-    model = build('resnet8')
-    model.head = nn.Linear(64, 10)
-    with pytest.raises(TypeError, match='head Linear is not supported'):
-        SegmentExecutor(model)
-    model = build('resnet8')
-    model.neck = nn.Flatten()
-    with pytest.raises(TypeError, match='neck Flatten is not supported'):
-        SegmentExecutor(model)
+class SumNeck(nn.Module):
+    """A neck that mixes every backbone output: the head's input is not a
+    function of the last output alone."""
+
+    def forward(self, inputs):
+        return (sum(x.mean((2, 3))[:, :64] for x in inputs), )
 
 
-def test_last_output_must_be_the_last_stage():
-    with pytest.raises(ValueError, match='out_indices=\\(1,\\)'):
-        SegmentExecutor(build('resnet8', out_indices=(1, )))
-    with pytest.raises(ValueError, match="'layer4'"):
-        SegmentExecutor(build('mmpretrain_resnet_cifar18', out_indices=(2, )))
-    # several outputs: the head reads the last one, the others are unused
-    model = build('mmpretrain_resnet_cifar18', out_indices=(1, 3)).eval()
-    x = images()
-    with torch.no_grad():
-        assert torch.equal(
-            SegmentExecutor(model).run(x), model(x, mode='tensor'))
+def test_a_neck_that_mixes_outputs_is_refused():
+    model = build('mmpretrain_resnet_cifar18', out_indices=(0, 3))
+    model.neck = SumNeck()
+    model.head = LinearClsHead(num_classes=10, in_channels=64)
+    with pytest.raises(ValueError, match="ending at 'neck' does not give"):
+        SegmentExecutor(model, SHAPE)
+
+
+def test_eval_mode_restores_each_flag_also_on_error():
+    model = build('resnet8').train()
+    model.backbone.layer1.eval()
+    with pytest.raises(RuntimeError):
+        with eval_mode(model):
+            assert not any(m.training for m in model.modules())
+            raise RuntimeError
+    assert model.training and model.backbone.layer2.training
+    assert not model.backbone.layer1.training
