@@ -6,13 +6,9 @@ Distillation", IEEE TIP 2022, arXiv 2205.02399). Here a stage is a direct
 child module, so the same boundaries are visible to MMRazor recorders as
 ``backbone.<stage name>``.
 """
-from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple
 
-import torch
 from torch import Tensor
-
-StageKey = Union[int, str]
 
 
 class StagedBackboneMixin:
@@ -22,8 +18,7 @@ class StagedBackboneMixin:
     BaseBackbone` subclass (mixin first), set the class attribute
     ``stage_names`` and call :meth:`_init_stages` at the end of
     ``__init__``. Running the stages in order is the whole forward, so
-    :meth:`forward_stages` over consecutive ranges reproduces
-    :meth:`forward` exactly.
+    SAKD's segment executor can cut the backbone after any stage.
     """
 
     stage_names: Tuple[str, ...] = ()
@@ -63,19 +58,6 @@ class StagedBackboneMixin:
         """int: Number of stages."""
         return len(self.stage_names)
 
-    def stage_index(self, stage: StageKey) -> int:
-        """Resolve a stage name or (possibly negative) index to an index."""
-        if isinstance(stage, str):
-            if stage in self.stage_names:
-                return self.stage_names.index(stage)
-        elif (isinstance(stage, int) and not isinstance(stage, bool)
-              and -self.num_stages <= stage < self.num_stages):
-            return stage % self.num_stages
-        raise ValueError(
-            f'{type(self).__name__}: unknown stage {stage!r}; valid stages '
-            f'are the names {self.stage_names} or indices '
-            f'{-self.num_stages}..{self.num_stages - 1}')
-
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Run every stage; return the outputs of ``out_indices``."""
         outs = []
@@ -84,60 +66,3 @@ class StagedBackboneMixin:
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def forward_stages(self,
-                       x: Tensor,
-                       start: StageKey = 0,
-                       end: Optional[StageKey] = None) -> Tensor:
-        """Run the stages ``start`` to ``end`` (both included).
-
-        Args:
-            x (Tensor): The input of stage ``start``: the image for stage 0,
-                otherwise the output of the stage before ``start``.
-            start (int | str): First stage, by index or name.
-            end (int | str, optional): Last stage, by index or name.
-                Defaults to None, the last stage.
-
-        Returns:
-            Tensor: The output of stage ``end``.
-        """
-        first = self.stage_index(start)
-        last = self.num_stages - 1 if end is None else self.stage_index(end)
-        if first > last:
-            raise ValueError(
-                f'{type(self).__name__}: start stage {start!r} comes after '
-                f'end stage {end!r}; stages are {self.stage_names}')
-        for name in self.stage_names[first:last + 1]:
-            x = getattr(self, name)(x)
-        return x
-
-    def stage_shapes(
-        self, input_shape: Sequence[int] = (3, 32, 32)
-    ) -> 'OrderedDict[str, Tuple[int, ...]]':
-        """Output shape (C, H, W) of every stage for one input of a shape.
-
-        The dry run uses eval mode, so that no BN statistics change, and the
-        previous train/eval flag of every submodule is restored afterwards.
-
-        Args:
-            input_shape (Sequence[int]): Input shape without batch dimension.
-
-        Returns:
-            OrderedDict: Stage name -> output shape without batch dimension.
-        """
-        modes = [(m, m.training) for m in self.modules()]
-        param = next(self.parameters(), None)
-        x = torch.zeros((1, *input_shape),
-                        device=None if param is None else param.device,
-                        dtype=None if param is None else param.dtype)
-        shapes = OrderedDict()
-        try:
-            self.eval()
-            with torch.no_grad():
-                for name in self.stage_names:
-                    x = getattr(self, name)(x)
-                    shapes[name] = tuple(x.shape[1:])
-        finally:
-            for module, mode in modes:
-                module.training = mode
-        return shapes

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mmsakd.models.backbones import CIFARShuffleNetV1
 from .utils import (bn, build_classifier, build_config, check_classifies,
-                    check_stages, conv, fc, num_params)
+                    check_stages, conv, fc, num_params, stage_shapes)
 
 
 def shufflenet_v1_params(widths=(240, 480, 960), g: int = 3) -> int:
@@ -79,7 +79,7 @@ def test_units_merge_like_the_reference():
                                             (2, (200, 400, 800))])
 def test_other_group_counts(groups, widths):
     backbone = CIFARShuffleNetV1(groups=groups)
-    shapes = backbone.stage_shapes()
+    shapes = stage_shapes(backbone)
     assert [s[0] for s in shapes.values()] == [24, *widths]
     model = build_classifier(
         dict(type='mmsakd.CIFARShuffleNetV1', groups=groups), widths[-1])

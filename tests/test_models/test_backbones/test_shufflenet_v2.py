@@ -3,7 +3,7 @@ import torch
 
 from mmsakd.models.backbones import CIFARShuffleNetV2
 from .utils import (bn, build_classifier, check_classifies, check_stages, conv,
-                    fc, num_params)
+                    fc, num_params, stage_shapes)
 
 
 def shufflenet_v2_params(widths=(116, 232, 464, 1024),
@@ -71,7 +71,7 @@ def test_units_concatenate_then_shuffle_like_the_reference():
 
 def test_other_sizes():
     backbone = CIFARShuffleNetV2(widen_factor=0.5)
-    assert [s[0] for s in backbone.stage_shapes().values()
+    assert [s[0] for s in stage_shapes(backbone).values()
             ] == [24, 48, 96, 192, 1024]
     model = build_classifier(
         dict(type='mmsakd.CIFARShuffleNetV2', widen_factor=2.0), 2048)

@@ -6,7 +6,8 @@ from torch import nn
 from mmsakd.models.backbones import CIFARVGG
 from mmsakd.models.backbones.vgg import MaxPoolIfLarge
 from .utils import (bn, build_classifier, build_config, check_classifies,
-                    check_reference_init, check_stages, conv, fc, num_params)
+                    check_reference_init, check_stages, conv, fc, num_params,
+                    stage_shapes)
 
 WIDTHS = {
     8: [64, 128, 256, 512, 512],
@@ -87,7 +88,7 @@ def test_pool3_only_when_the_last_block_input_is_at_least_8_high():
     # layer3 output -> layer4 output, height
     for size, before, after in ((32, 4, 4), (48, 6, 6), (64, 8, 4), (128, 16,
                                                                      8)):
-        shapes = backbone.stage_shapes((3, size, size))
+        shapes = stage_shapes(backbone, size)
         assert shapes['layer3'][1:] == (before, before)
         assert shapes['layer4'] == (512, after, after)
     pool = MaxPoolIfLarge(8)

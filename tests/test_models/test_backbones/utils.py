@@ -1,6 +1,5 @@
 """Helpers of the backbone tests: builders, layer sizes, stage checks."""
 import os.path as osp
-from collections import OrderedDict
 from contextlib import ExitStack
 from typing import Sequence, Tuple
 
@@ -11,6 +10,8 @@ from mmrazor.models.task_modules import ModuleOutputsRecorder
 from torch import nn
 
 import mmsakd.models.backbones  # noqa: F401
+from mmsakd.models.sakd import SegmentExecutor
+from mmsakd.models.sakd.segments import eval_mode
 from mmsakd.registry import MODELS
 from tests.helpers import REPO
 
@@ -76,10 +77,11 @@ def check_stages(model: nn.Module,
     """Check a classifier's backbone stage by stage against its forward.
 
     The outputs that MMRazor recorders take at ``backbone.<stage>`` during
-    the classifier's forward must have ``shapes`` and equal, bit for bit,
-    what ``forward_stages`` gives for every single stage and every split
-    [0..k] + [k+1..end]; the neck must average-pool the last one and the
-    logits must be ``head.fc`` of that pooled vector.
+    the classifier's forward must have ``shapes``, be the segment
+    boundaries that SAKD cuts the classifier at, and running the segments
+    from every stage on must give the logits bit for bit; the neck must
+    average-pool the last stage and the logits must be ``head.fc`` of that
+    pooled vector.
     """
     model.eval()
     backbone = model.backbone
@@ -97,27 +99,32 @@ def check_stages(model: nn.Module,
     feats = [recorder.get_record_data() for recorder in recorders]
 
     assert [tuple(f.shape[1:]) for f in feats] == [tuple(s) for s in shapes]
-    assert backbone.stage_shapes(
-        (3, size, size)) == OrderedDict(zip(names, map(tuple, shapes)))
+    executor = SegmentExecutor(model, (3, size, size))
     with torch.no_grad():
         out = backbone(x)
         assert isinstance(out, tuple) and len(out) == 1
         assert torch.equal(out[0], feats[-1])
-        for k, name in enumerate(names):
-            prev = x if k == 0 else feats[k - 1]
-            assert torch.equal(backbone.forward_stages(prev, k, k), feats[k])
-            assert torch.equal(
-                backbone.forward_stages(prev, name, name), feats[k])
-            if k + 1 < len(names):
-                head = backbone.forward_stages(x, 0, k)
-                assert torch.equal(head, feats[k])
-                assert torch.equal(
-                    backbone.forward_stages(head, k + 1), feats[-1])
+        for name, feat in zip(names, feats):
+            spot = executor.index(f'backbone.{name}')
+            assert executor.names[spot] == f'backbone.{name}'
+            assert torch.equal(executor.run(x, end=spot), feat)
+            assert torch.equal(executor.run(feat, start=spot), logits)
         pooled = model.extract_feat(x)[-1]
         assert pooled.shape == (2, shapes[-1][0])
         assert torch.allclose(pooled, feats[-1].mean((2, 3)), atol=1e-6)
         assert torch.equal(model.head.fc(pooled), logits)
     assert logits.shape == (2, model.head.num_classes)
+
+
+def stage_shapes(backbone: nn.Module, size: int = 32) -> dict:
+    """Output shape of every stage of a staged backbone (eval, no grad)."""
+    x = torch.zeros(1, 3, size, size)
+    shapes = {}
+    with eval_mode(backbone), torch.no_grad():
+        for name in backbone.stage_names:
+            x = getattr(backbone, name)(x)
+            shapes[name] = tuple(x.shape[1:])
+    return shapes
 
 
 def check_classifies(model: nn.Module, size: int = 64) -> torch.Tensor:
