@@ -18,7 +18,7 @@ SAKD_DEFAULTS = dict(
     hinge=True,
     loss_mode='subset',
     spots=None,
-    pool_source='neck',
+    pool_source=None,
     input_shape=None)
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
@@ -87,10 +87,11 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             homogeneous pairs, ``'default'`` for heterogeneous ones),
             ``routing_loss_weight`` (1.0), ``gamma`` (1.0), ``hinge``
             (True), ``loss_mode`` (``'subset'``), ``spots`` (None: inferred),
-            ``pool_source`` (``'neck'``), ``input_shape`` (None: the dry
-            runs that resolve the spots and size the adapters use two image
-            sizes and refuse adapters that would depend on the size; set it
-            to the training images' (C, H, W) to use that size alone).
+            ``pool_source`` (None: the head's input), ``input_shape``
+            (None: the dry runs that resolve the spots and size the
+            adapters use two image sizes and refuse adapters that would
+            depend on the size; set it to the training images' (C, H, W)
+            to use that size alone).
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:

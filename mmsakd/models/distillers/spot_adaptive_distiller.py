@@ -61,15 +61,17 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         spots (dict, optional): ``{loss name: (student path, teacher
             path)}`` for losses whose spot cannot be resolved or should
             differ; any module path whose output is a boundary's tensor.
-        pool_source (str): Module path of the pooled penultimate features,
-            the policy's input. Defaults to ``'neck'``.
+        pool_source (str, optional): Module path whose output is the
+            pooled penultimate feature vector, the policy's input. Defaults
+            to None: the head's input, i.e. the neck's output, or the
+            backbone's for a classifier without neck.
         **kwargs: The arguments of ``ConfigurableDistiller``.
     """
 
     def __init__(self,
                  loss_mode: str = 'subset',
                  spots: Optional[Dict[str, Sequence[str]]] = None,
-                 pool_source: str = 'neck',
+                 pool_source: Optional[str] = None,
                  student_recorders: Optional[dict] = None,
                  teacher_recorders: Optional[dict] = None,
                  distill_losses: Optional[dict] = None,
@@ -80,7 +82,9 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         self.loss_mode = loss_mode
         self.pool_source = pool_source
         self._spot_overrides = dict(spots or {})
-        pool = dict(type='ModuleOutputs', source=pool_source)
+        pool = (
+            dict(type='ModuleInputs', source='head') if pool_source is None
+            else dict(type='ModuleOutputs', source=pool_source))
         student_recorders = dict(student_recorders or {})
         teacher_recorders = dict(teacher_recorders or {})
         student_recorders[POOL_RECORDER] = pool
@@ -117,7 +121,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
 
     def _check_pool_source(self, model: nn.Module, who: str) -> None:
         names = dict(model.named_modules())
-        if self.pool_source not in names:
+        if (self.pool_source or 'head') not in names:
             raise ValueError(
                 f'model.sakd.pool_source={self.pool_source!r} is not a '
                 f'module of the {who} ({type(model).__name__}); it must name '
@@ -234,12 +238,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         s_shapes, t_shapes = (e.shapes_of(p)
                               for e, p in zip(self.executors, probes))
         spot_shapes = [(s_shapes[s], t_shapes[t]) for s, t in spots]
-        pool = 0
-        for from_student in (True, False):
-            record = self.get_record(POOL_RECORDER, from_student)
-            if isinstance(record, (tuple, list)):
-                record = record[0]  # MMPretrain necks return a tuple
-            pool += int(record[0].numel())
+        pool = sum(int(p[0].numel()) for p in self.get_pooled())
         return spot_shapes, pool
 
     def _check_size_independent(self, per_size, spots, input_shape) -> None:
@@ -407,8 +406,12 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         pooled = []
         for from_student in (False, True):
             data = self.get_record(POOL_RECORDER, from_student)
-            # MMPretrain necks return a tuple of pooled features
-            pooled.append(data[0] if isinstance(data, (tuple, list)) else data)
+            if self.pool_source is None:
+                data = data[0]  # the head's inputs: (feats, )
+            # MMPretrain necks and backbones return a tuple; the head reads
+            # the last element
+            pooled.append(data[-1] if isinstance(data, (tuple,
+                                                        list)) else data)
         return tuple(pooled)
 
     def get_student_logits(self) -> Tensor:

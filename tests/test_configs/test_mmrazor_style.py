@@ -1,0 +1,114 @@
+"""MMRazor-style distillation configs over MMPretrain classifiers
+(``tests/data/mmrazor_style/``) become spot-adaptive by the model type
+alone: they build, resolve their spots from what their recorders record,
+and train two iterations with a gradient on every trainable parameter."""
+import glob
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+from mmsakd.registry import MODELS
+from tests.helpers import REPO
+
+CORPUS_DIR = osp.join(REPO, 'tests', 'data', 'mmrazor_style')
+CORPUS = sorted(
+    osp.basename(p)[:-3] for p in glob.glob(osp.join(CORPUS_DIR, '*.py')))
+BATCH = 4
+
+# the spots each config resolves to: (student, teacher) feature spots
+SPOTS = {
+    'ab_backbone_convnext-femto_convnext-atto':
+    [('backbone.stages.2', 'backbone.stages.2')],
+    'at_backbone_efficientnet-b1_efficientnet-b0':
+    [('backbone.layers.3', 'backbone.layers.3'),
+     ('backbone.layers.5', 'backbone.layers.5')],
+    'crd_neck_resnext50_mobilenet-v2': [('neck', 'neck')],
+    'dkd_regnetx-800mf_regnetx-400mf': [],
+    'fitnets_backbone_densenet121_mobilenet-v2':
+    [('backbone.conv2', 'backbone.act[1]')],
+    'fitnets_backbone_logits_resnet34_resnet18':
+    [('backbone.layer3', 'backbone.layer3'),
+     ('backbone.layer4', 'backbone.layer4')],
+    'kd_logits_shufflenet-v2-1x_mobilenet-v3-small': [],
+    'rkd_neck_seresnet50_resnet18': [('neck', 'neck')],
+}
+
+
+def test_the_corpus_spans_eight_backbone_families():
+    assert sorted(SPOTS) == CORPUS
+    families = set()
+    for name in CORPUS:
+        families.update(name.split('_')[-2:])
+    families = {f.split('-')[0].rstrip('0123456789x') for f in families}
+    assert len(families) >= 8, families
+
+
+def swapped(name: str) -> Config:
+    cfg = Config.fromfile(osp.join(CORPUS_DIR, f'{name}.py'))
+    assert cfg.model.type == 'SingleTeacherDistill'
+    assert 'sakd' not in cfg.model
+    cfg.model.type = 'mmsakd.SpotAdaptiveDistill'
+    return cfg
+
+
+def batch(size: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for i in range(BATCH):
+        inputs.append(
+            torch.randint(0, 256, (3, size, size), generator=g,
+                          dtype=torch.uint8))
+        sample = DataSample().set_gt_label(
+            int(torch.randint(0, 1000, (1, ), generator=g)))
+        # what MMRazor's CRD dataset adds (used by the CRD config only)
+        sample.set_data(
+            dict(
+                sample_idx=torch.tensor(i),
+                contrast_sample_idxs=torch.randint(
+                    0, 64, (17, ), generator=g)))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', CORPUS)
+def test_swapped_by_type_alone_trains_two_iterations(name):
+    cfg = swapped(name)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert model.distiller.spots == SPOTS[name]
+    assert model.spot_names == [s for s, _ in SPOTS[name]] + ['logits']
+
+    optim = build_optim_wrapper(
+        model,
+        dict(
+            optimizer=dict(
+                type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+            paramwise_cfg=dict(custom_keys={
+                'sakd_': dict(lr_mult=0.5, decay_mult=2.0)
+            })))
+    model.train()
+    log = model.train_step(batch(cfg.input_size), optim)
+    assert all(math.isfinite(float(v)) for v in log.values()), log
+    # the second iteration by hand, to look at the gradients
+    data = model.data_preprocessor(batch(cfg.input_size, seed=1), True)
+    losses = model(**data, mode='loss')
+    loss, log = model.parse_losses(losses)
+    assert math.isfinite(loss.item())
+    optim.backward(loss)
+    trainable = {
+        n: p
+        for n, p in model.named_parameters() if p.requires_grad
+    }
+    assert not any(n.startswith('teacher.') for n in trainable)
+    missing = [n for n, p in trainable.items() if p.grad is None]
+    assert not missing, missing[:5]
+    optim.step()
