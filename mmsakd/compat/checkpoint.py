@@ -81,6 +81,20 @@ def _numpy_globals() -> list:
     return names
 
 
+def numpy_globals_by_name() -> dict:
+    """The numpy part of the allow-list as ``{'module.name': object}``.
+
+    The same table for plain ``pickle`` allow-lists (the dataset files of
+    :mod:`mmsakd.datasets.safe_pickle`).
+    """
+    table = {}
+    for entry in _numpy_globals():
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__name__}')
+        table[name] = obj
+    return table
+
+
 def allow_mmengine_checkpoint_globals() -> list:
     """Register the allow-list with ``torch.serialization``.
 
