@@ -15,10 +15,12 @@ default_hooks = dict(
 # RNGStateHook puts the data-augmentation / dropout / Gumbel random generators
 # into checkpoints so that a resumed run continues exactly like an
 # uninterrupted one; SpotStatisticsHook reports where spot-adaptive models
-# distilled (it does nothing for other models)
+# distilled (it does nothing for other models); CRDMemorySyncHook gives every
+# distributed rank the same CRD memory bank (it does nothing in one process)
 custom_hooks = [
     dict(type='mmsakd.RNGStateHook'),
     dict(type='mmsakd.SpotStatisticsHook', interval=50),
+    dict(type='mmsakd.CRDMemorySyncHook'),
 ]
 
 env_cfg = dict(
