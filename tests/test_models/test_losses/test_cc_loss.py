@@ -7,6 +7,7 @@ from mmengine.optim import build_optim_wrapper
 
 from mmsakd.models.losses import CCLoss, SpotWiseLoss
 from mmsakd.registry import MODELS
+from tests.test_models.test_losses.utils import gated_call
 
 
 def embed(linear, f):
@@ -228,14 +229,6 @@ def test_detached_teacher_embed_requires_no_grad():
     loss.detach_teacher_embed = False
     assert all(p.requires_grad for p in loss.parameters())
     assert all(p.requires_grad for p in CCLoss(4, 6).parameters())
-
-
-def gated_call(wrapper, gates, *args):
-    """One call of a SpotWiseLoss with per-sample gates."""
-    if hasattr(wrapper, 'gated'):
-        with wrapper.gated(gates):
-            return wrapper(*args)
-    return wrapper(gates, *args)
 
 
 @pytest.mark.parametrize('detach', [True, False])
