@@ -3,6 +3,6 @@ from .hooks import (CheckEpochLengthHook, CheckFiniteLossHook,
                     SpotStatisticsHook)
 
 __all__ = [
-    'CheckEpochLengthHook', 'CheckFiniteLossHook', 'CRDMemorySyncHook', 'PolicyTemperatureHook', 'RNGStateHook',
-    'SpotStatisticsHook'
+    'CheckEpochLengthHook', 'CheckFiniteLossHook', 'CRDMemorySyncHook',
+    'PolicyTemperatureHook', 'RNGStateHook', 'SpotStatisticsHook'
 ]

@@ -6,6 +6,6 @@ from .rng_state_hook import RNGStateHook
 from .spot_statistics_hook import SpotStatisticsHook
 
 __all__ = [
-    'CheckEpochLengthHook', 'CheckFiniteLossHook', 'CRDMemorySyncHook', 'PolicyTemperatureHook', 'RNGStateHook',
-    'SpotStatisticsHook'
+    'CheckEpochLengthHook', 'CheckFiniteLossHook', 'CRDMemorySyncHook',
+    'PolicyTemperatureHook', 'RNGStateHook', 'SpotStatisticsHook'
 ]
