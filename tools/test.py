@@ -17,6 +17,7 @@ import mmsakd  # noqa: F401,E402  isort:skip  (compat layer first)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmsakd.compat import check_checkpoint_fits  # noqa: E402
 from mmsakd.utils import teardown_dist  # noqa: E402
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -81,6 +82,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
+    # the Runner loads non-strictly: a checkpoint of another model would
+    # leave it random and still "evaluate"
+    check_checkpoint_fits(runner.model, args.checkpoint, 'CHECKPOINT')
     metrics = runner.test()
     teardown_dist()
     return metrics

@@ -5,21 +5,30 @@ works around, idempotent, and a no-op where it is not needed:
 
 * :mod:`.mmrazor_torch2` -- ``mmrazor.models`` imports on torch >= 2.0;
 * :mod:`.checkpoint` -- Runner checkpoints (resume, ``load_from``,
-  ``teacher_ckpt``) load with ``weights_only=True`` through an allow-list;
+  ``teacher_ckpt``) load with ``weights_only=True`` through an allow-list,
+  passed explicitly so that no environment variable can turn it off;
+* :mod:`.strict_checkpoint` -- ``teacher_ckpt`` loads strictly (a
+  mismatching teacher fails before training, naming the key);
 * :mod:`.dist` -- DDP on machines without CUDA (gloo, no ``device_ids``);
 * :mod:`.config_paths` -- ``mmsakd::`` config paths.
 
 :func:`apply_compat_patches` runs when :mod:`mmsakd` is imported.
 """
-from .checkpoint import allow_mmengine_checkpoint_globals, restricted_getattr
+from .checkpoint import (CheckpointLoadError,
+                         allow_mmengine_checkpoint_globals,
+                         restricted_getattr, use_weights_only_loader)
 from .config_paths import register_config_package
 from .dist import patch_cpu_distributed
 from .mmrazor_torch2 import patch_mmrazor_quantization_imports
+from .strict_checkpoint import (check_checkpoint_fits,
+                                patch_strict_teacher_loading)
 
 __all__ = [
     'apply_compat_patches', 'allow_mmengine_checkpoint_globals',
-    'restricted_getattr', 'register_config_package', 'patch_cpu_distributed',
-    'patch_mmrazor_quantization_imports'
+    'CheckpointLoadError', 'restricted_getattr', 'use_weights_only_loader',
+    'register_config_package', 'patch_cpu_distributed',
+    'patch_mmrazor_quantization_imports', 'check_checkpoint_fits',
+    'patch_strict_teacher_loading'
 ]
 
 
@@ -28,5 +37,7 @@ def apply_compat_patches() -> dict:
     return dict(
         mmrazor_torch2=patch_mmrazor_quantization_imports(),
         checkpoint=allow_mmengine_checkpoint_globals(),
+        weights_only_loader=use_weights_only_loader(),
+        strict_teacher=patch_strict_teacher_loading(),
         dist=patch_cpu_distributed(),
         config_paths=register_config_package())
