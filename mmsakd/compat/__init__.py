@@ -9,11 +9,16 @@ works around, idempotent, and a no-op where it is not needed:
   passed explicitly so that no environment variable can turn it off;
 * :mod:`.strict_checkpoint` -- ``teacher_ckpt`` loads strictly (a
   mismatching teacher fails before training, naming the key);
+* :mod:`.atomic_checkpoint` -- checkpoints are written atomically and
+  ``--resume auto`` skips a truncated last checkpoint;
 * :mod:`.dist` -- DDP on machines without CUDA (gloo, no ``device_ids``);
 * :mod:`.config_paths` -- ``mmsakd::`` config paths.
 
 :func:`apply_compat_patches` runs when :mod:`mmsakd` is imported.
 """
+from .atomic_checkpoint import (checkpoint_is_intact,
+                                newest_intact_checkpoint,
+                                patch_atomic_checkpoints)
 from .checkpoint import (CheckpointLoadError,
                          allow_mmengine_checkpoint_globals,
                          restricted_getattr, use_weights_only_loader)
@@ -28,7 +33,8 @@ __all__ = [
     'CheckpointLoadError', 'restricted_getattr', 'use_weights_only_loader',
     'register_config_package', 'patch_cpu_distributed',
     'patch_mmrazor_quantization_imports', 'check_checkpoint_fits',
-    'patch_strict_teacher_loading'
+    'patch_strict_teacher_loading', 'checkpoint_is_intact',
+    'newest_intact_checkpoint', 'patch_atomic_checkpoints'
 ]
 
 
@@ -39,5 +45,6 @@ def apply_compat_patches() -> dict:
         checkpoint=allow_mmengine_checkpoint_globals(),
         weights_only_loader=use_weights_only_loader(),
         strict_teacher=patch_strict_teacher_loading(),
+        atomic_checkpoint=patch_atomic_checkpoints(),
         dist=patch_cpu_distributed(),
         config_paths=register_config_package())
