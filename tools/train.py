@@ -17,6 +17,7 @@ import mmsakd  # noqa: F401,E402  isort:skip
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmsakd.compat import checkpoint_is_intact  # noqa: E402
 from mmsakd.utils import check_teacher_ckpt, teardown_dist  # noqa: E402
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -133,11 +134,31 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_resume(cfg: Config) -> None:
+    """A checkpoint named for resuming (``--resume PATH``, or ``resume=True``
+    with ``load_from``) must exist and be intact: fail before training
+    instead of starting from scratch or crashing after the build."""
+    path = cfg.get('load_from', None)
+    if not cfg.get('resume', False) or path is None or '://' in str(path):
+        return
+    fix = ('Pass an existing checkpoint, or --resume without a value to '
+           'resume the newest intact checkpoint of the work dir '
+           f'({cfg.work_dir}).')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'--resume {path}: no such checkpoint file'
+            f'{" (it is a directory)" if osp.isdir(path) else ""}. {fix}')
+    if not checkpoint_is_intact(path):
+        raise ValueError(
+            f'--resume {path}: the checkpoint is truncated or corrupt. {fix}')
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_teacher_ckpt(cfg)
+    check_resume(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     teardown_dist()
