@@ -11,6 +11,8 @@ works around, idempotent, and a no-op where it is not needed:
   mismatching teacher fails before training, naming the key);
 * :mod:`.atomic_checkpoint` -- checkpoints are written atomically and
   ``--resume auto`` skips a truncated last checkpoint;
+* :mod:`.connector_init` -- distillation connectors get their ``init_cfg``
+  (the FT configs' pre-trained paraphraser);
 * :mod:`.dist` -- DDP on machines without CUDA (gloo, no ``device_ids``);
 * :mod:`.config_paths` -- ``mmsakd::`` config paths.
 
@@ -23,6 +25,7 @@ from .checkpoint import (CheckpointLoadError,
                          allow_mmengine_checkpoint_globals,
                          restricted_getattr, use_weights_only_loader)
 from .config_paths import register_config_package
+from .connector_init import patch_connector_init
 from .dist import patch_cpu_distributed
 from .mmrazor_torch2 import patch_mmrazor_quantization_imports
 from .strict_checkpoint import (check_checkpoint_fits,
@@ -34,7 +37,8 @@ __all__ = [
     'register_config_package', 'patch_cpu_distributed',
     'patch_mmrazor_quantization_imports', 'check_checkpoint_fits',
     'patch_strict_teacher_loading', 'checkpoint_is_intact',
-    'newest_intact_checkpoint', 'patch_atomic_checkpoints'
+    'newest_intact_checkpoint', 'patch_atomic_checkpoints',
+    'patch_connector_init'
 ]
 
 
@@ -46,5 +50,6 @@ def apply_compat_patches() -> dict:
         weights_only_loader=use_weights_only_loader(),
         strict_teacher=patch_strict_teacher_loading(),
         atomic_checkpoint=patch_atomic_checkpoints(),
+        connector_init=patch_connector_init(),
         dist=patch_cpu_distributed(),
         config_paths=register_config_package())
