@@ -27,10 +27,15 @@ def _gathered_scores(feats: torch.Tensor, memory: torch.Tensor,
     """
     rows = max(1, _SCORE_BLOCK // memory.size(0))
     bank = memory.t()
-    blocks = [
-        torch.mm(feats[i:i + rows], bank).gather(1, contrast_idx[i:i + rows])
-        for i in range(0, feats.size(0), rows)
-    ]
+    feats = feats.to(memory.dtype)
+    # in the bank's precision under AMP too: exp(score / 0.07) amplifies
+    # the rounding of a float16 product
+    with torch.autocast(feats.device.type, enabled=False):
+        blocks = [
+            torch.mm(feats[i:i + rows], bank).gather(
+                1, contrast_idx[i:i + rows])
+            for i in range(0, feats.size(0), rows)
+        ]
     return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
 
 
@@ -66,6 +71,9 @@ class CRDLoss(MMRazorCRDLoss):
     * The data samples' index tensors are moved to the embeddings' device
       first: data preprocessors such as MMPretrain's ``ClsDataPreprocessor``
       leave them on the CPU while the memory bank lives on the GPU.
+    * Under AMP the scores are computed in the bank's precision (float32):
+      ``exp(score / 0.07)`` turns the rounding of a float16 product into
+      relative errors of about 1e-2.
     * Distributed training: MMRazor updates each rank's bank with that
       rank's samples only, so the banks drift apart. Here, when more than
       one process runs, the momentum update is deferred to
@@ -170,6 +178,7 @@ class CRDLoss(MMRazorCRDLoss):
                 raise TypeError(f'CRDLoss: `{key}` must be a tensor, got '
                                 f'{type(first.get(key)).__name__}')
         idx = torch.stack([s.sample_idx for s in data_samples]).to(device)
+        idx = idx.view(-1)
         if 'contrast_sample_idxs' in first:
             contrast_idx = torch.stack(
                 [s.contrast_sample_idxs for s in data_samples]).to(device)

@@ -223,3 +223,27 @@ def test_missing_sample_idx_names_the_dataset_wrapper():
     s, t, _ = make_batch()
     with pytest.raises(KeyError, match='CRDSampleDataset'):
         CRDLoss(**SMALL)(s, t, [BaseDataElement(label=1)] * 4)
+
+
+def test_scores_keep_float32_under_autocast():
+    generator = torch.Generator().manual_seed(8)
+    s, t, samples = crd_batch(0, 6, 'exact', generator)
+    values = []
+    for cls, autocast in ((CRDLoss, True), (mmrazor_crd_cls(), False)):
+        torch.manual_seed(9)
+        loss = cls(**BANK)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            values.append(loss(s, t, samples).reshape(()))
+    assert values[0].dtype == torch.float32
+    assert relative_error(values[0], values[1]) < 1e-5
+
+
+def test_sample_indices_of_shape_one_are_accepted():
+    generator = torch.Generator().manual_seed(10)
+    s, t, samples = crd_batch(0, 3, 'exact', generator)
+    torch.manual_seed(11)
+    expected = CRDLoss(**BANK)(s, t, samples)
+    for sample in samples:
+        sample.sample_idx = sample.sample_idx.view(1)
+    torch.manual_seed(11)
+    assert torch.equal(CRDLoss(**BANK)(s, t, samples), expected)
