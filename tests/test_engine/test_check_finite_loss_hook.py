@@ -12,8 +12,8 @@ from tests.test_engine.toy_runner import toy_runner
 NAN = float('nan')
 
 
-def _runner(**kw):
-    return SimpleNamespace(epoch=2, iter=41, work_dir='/work', **kw)
+def _runner(work_dir='/work'):
+    return SimpleNamespace(epoch=2, iter=41, work_dir=work_dir)
 
 
 def test_names_the_loss_the_epoch_and_the_iteration():
@@ -29,7 +29,7 @@ def test_names_the_loss_the_epoch_and_the_iteration():
                               'loss=nan.')
     assert 'student_loss' not in message  # finite
     assert 'sakd.rate' not in message  # not a loss
-    assert '/work is intact' in message
+    assert 'no checkpoint had been written to /work' in message
     assert 'data_preprocessor.std' in message
 
 
@@ -66,6 +66,17 @@ def _weights(path):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+def test_names_the_checkpoint_it_leaves(tmp_path):
+    with open(tmp_path / 'last_checkpoint', 'w') as f:
+        f.write(f'{tmp_path}/epoch_3.pth')
+    with pytest.raises(FloatingPointError,
+                       match=f'the last checkpoint, {tmp_path}/epoch_3.pth, '
+                       'is left as it was'):
+        CheckFiniteLossHook().after_train_iter(
+            _runner(work_dir=str(tmp_path)), 0,
+            outputs=dict(loss=torch.tensor(NAN)))
+
+
 def test_runner_stops_and_keeps_the_last_good_checkpoints(tmp_path):
     """A NaN sample in the second epoch (sample 5 of 8, batch 3 of 4): the
     run stops there; the epoch-1 and best checkpoints stay, nothing from
@@ -83,10 +94,12 @@ def test_runner_stops_and_keeps_the_last_good_checkpoints(tmp_path):
         original()
 
     runner.train_loop.run_epoch = run_epoch
-    with pytest.raises(FloatingPointError,
-                       match=r'at epoch 2, iteration 7 \(batch 3 of the '
-                       r'epoch\): loss_mse=nan'):
+    with pytest.raises(FloatingPointError) as error:
         runner.train()
+    assert ('Non-finite loss at epoch 2, iteration 7 (batch 3 of the epoch): '
+            'loss_mse=nan, loss=nan. Training stopped before any checkpoint '
+            'of this iteration was written; the last checkpoint, '
+            f'{work_dir}/epoch_1.pth, is left as it was.') in str(error.value)
     names = sorted(osp.basename(p) for p in glob.glob(f'{work_dir}/*.pth'))
     assert names == ['best_toy_accuracy_epoch_1.pth', 'epoch_1.pth']
     with open(osp.join(work_dir, 'last_checkpoint')) as f:

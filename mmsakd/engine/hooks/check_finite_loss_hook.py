@@ -1,5 +1,6 @@
 """Stop training at the first non-finite loss; never save NaN weights."""
 import math
+import os.path as osp
 from typing import Dict, List
 
 import torch
@@ -10,8 +11,19 @@ from mmengine.model import is_model_wrapper
 from mmsakd.registry import HOOKS
 
 CAUSES = ('Usual causes: a learning rate too high (optim_wrapper.optimizer.'
-          'lr), a 0 in model.data_preprocessor.std, NaN/inf in the input '
-          'data, or a loss weight too high.')
+          'lr), a 0 in data_preprocessor.std, NaN/inf in the input data, or '
+          'a loss weight too high.')
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """Say which checkpoint a stopped run leaves (``last_checkpoint``)."""
+    record = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(record):
+        with open(record) as f:
+            path = f.read().strip()
+        if path:
+            return f'the last checkpoint, {path}, is left as it was'
+    return f'no checkpoint had been written to {work_dir}'
 
 
 def non_finite(values: Dict[str, object]) -> Dict[str, float]:
@@ -88,8 +100,8 @@ class CheckFiniteLossHook(Hook):
                        '(this rank\'s losses are finite).')
         raise FloatingPointError(
             f'{message} Training stopped before any checkpoint of this '
-            'iteration was written; the last checkpoint in '
-            f'{runner.work_dir} is intact. {CAUSES}')
+            f'iteration was written; {last_checkpoint(runner.work_dir)}. '
+            f'{CAUSES}')
 
     def after_train_epoch(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
@@ -102,8 +114,7 @@ class CheckFiniteLossHook(Hook):
                 f'Non-finite weights at the end of epoch {runner.epoch + 1} '
                 f'(iteration {runner.iter}): {self._summary(bad)}. No '
                 'checkpoint of this epoch was written and it was not '
-                f'validated; the last checkpoint in {runner.work_dir} is '
-                f'intact. {CAUSES}')
+                f'validated; {last_checkpoint(runner.work_dir)}. {CAUSES}')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         bad = self._names(checkpoint.get('state_dict', {}))
@@ -112,8 +123,8 @@ class CheckFiniteLossHook(Hook):
             raise FloatingPointError(
                 'Refusing to save a checkpoint with non-finite weights '
                 f'(epoch {meta.get("epoch")}, iteration {meta.get("iter")}): '
-                f'{self._summary(bad)}. The last checkpoint in '
-                f'{runner.work_dir} is intact. {CAUSES}')
+                f'{self._summary(bad)}; '
+                f'{last_checkpoint(runner.work_dir)}. {CAUSES}')
 
     @staticmethod
     def _names(tensors: dict) -> List[str]:
