@@ -36,7 +36,7 @@ whether it was refused (it would run code) or is corrupt.
 import os.path as osp
 import pickle
 import types
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -133,12 +133,19 @@ class CheckpointLoadError(pickle.UnpicklingError, RuntimeError):
         path (str): The file.
         refused (bool): True when the file would run code while being
             unpickled, False when it is corrupt or not a checkpoint.
+        key (str, optional): The config key or argument that named the
+            file, once the message names it.
     """
 
-    def __init__(self, path: str, message: str, refused: bool = False):
+    def __init__(self,
+                 path: str,
+                 message: str,
+                 refused: bool = False,
+                 key: Optional[str] = None):
         super().__init__(message)
         self.path = path
         self.refused = refused
+        self.key = key
 
 
 # the lines of torch's weights_only errors that advise turning it off

@@ -49,7 +49,8 @@ def checkpoint_state_dict(checkpoint, path: str) -> 'OrderedDict':
             for k, v in state_dict.items())):
         raise CheckpointLoadError(
             path, f'{path} holds no state dict (names -> tensors) at the top '
-            'level or under "state_dict"')
+            'level or under "state_dict"; write it with torch.save('
+            "{'state_dict': model.state_dict()}, path)")
     metadata = getattr(state_dict, '_metadata', None)
     result = OrderedDict(
         (k[len('module.'):] if k.startswith('module.') else k, v)
@@ -170,17 +171,17 @@ def select_state_dict(model: nn.Module,
             'repdistiller2mmsakd.py --arch <teacher arch>.')
     else:
         lines.append('Pass a checkpoint written by training this config.')
-    raise CheckpointLoadError(path, ' '.join(lines))
+    raise CheckpointLoadError(path, ' '.join(lines), key=key)
 
 
 def _load_state_dict(path: str, key: str) -> 'OrderedDict':
     from mmengine.runner.checkpoint import _load_checkpoint
     try:
-        checkpoint = _load_checkpoint(path, map_location='cpu')
+        return checkpoint_state_dict(
+            _load_checkpoint(path, map_location='cpu'), path)
     except CheckpointLoadError as err:
-        raise CheckpointLoadError(path, f'{key}: {err}', err.refused) \
-            from None
-    return checkpoint_state_dict(checkpoint, path)
+        raise CheckpointLoadError(path, f'{key}: {err}', err.refused,
+                                  key) from None
 
 
 def check_checkpoint_fits(model: nn.Module, path: str, key: str) -> None:

@@ -1,4 +1,5 @@
 """Early, explicit checks of a config before the Runner builds anything."""
+import contextlib
 import os.path as osp
 from typing import Iterator, Tuple
 
@@ -56,3 +57,32 @@ def check_teacher_ckpt(cfg: Config) -> None:
             fix = ('Run the config that produces it first (see the '
                    f'config\'s comments), or pass --cfg-options {key}=PATH')
         raise FileNotFoundError(f'{key}={path!r} does not exist. {fix}')
+
+
+@contextlib.contextmanager
+def checkpoint_errors_name_keys(cfg: Config) -> Iterator[None]:
+    """Prefix a refused or unreadable checkpoint's error with the config key
+    that named the file (``model.<...>.init_cfg.checkpoint``, ``load_from``
+    or ``--resume``); the loader itself only knows the path."""
+    from mmsakd.compat import CheckpointLoadError
+    try:
+        yield
+    except CheckpointLoadError as err:
+        keys = {
+            osp.abspath(osp.expanduser(path)): key
+            for key, path in _pretrained_checkpoints(
+                cfg.get('model', None), 'model')
+        }
+        resume = bool(cfg.get('resume', False))
+        load_from = cfg.get('load_from', None)
+        if load_from:
+            keys.setdefault(
+                osp.abspath(osp.expanduser(load_from)),
+                '--resume' if resume else 'load_from')
+        key = keys.get(osp.abspath(osp.expanduser(err.path)))
+        if key is None and resume:
+            key = '--resume (the latest checkpoint of work_dir)'
+        if key is None or err.key is not None:
+            raise
+        raise CheckpointLoadError(err.path, f'{key}: {err}', err.refused,
+                                  key) from None

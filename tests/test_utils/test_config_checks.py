@@ -1,7 +1,9 @@
 import pytest
 from mmengine.config import Config
 
+from mmsakd.compat import CheckpointLoadError
 from mmsakd.utils import check_teacher_ckpt
+from mmsakd.utils.config_checks import checkpoint_errors_name_keys
 
 
 def _cfg(ckpt):
@@ -41,3 +43,31 @@ def test_missing_pretrained_init_checkpoint_names_its_key(tmp_path):
     key = 'model.distiller.connectors.t_factor.init_cfg.checkpoint'
     assert f'{key}={missing!r}' in str(e.value)
     assert f'--cfg-options {key}=PATH' in str(e.value)
+
+
+@pytest.mark.parametrize('cfg, path, key', [
+    (dict(resume=True, load_from='w/epoch_3.pth'), 'w/epoch_3.pth',
+     '--resume'),
+    (dict(resume=True, load_from=None), 'w/epoch_9.pth',
+     '--resume (the latest checkpoint of work_dir)'),
+    (dict(load_from='a.pth'), 'a.pth', 'load_from'),
+    (dict(model=dict(backbone=dict(init_cfg=dict(
+        type='Pretrained', checkpoint='p.pth')))), 'p.pth',
+     'model.backbone.init_cfg.checkpoint'),
+])
+def test_checkpoint_errors_name_the_key(cfg, path, key):
+    with pytest.raises(CheckpointLoadError) as e:
+        with checkpoint_errors_name_keys(Config(cfg)):
+            raise CheckpointLoadError(path, f'refused to load {path}: ...',
+                                      refused=True)
+    assert str(e.value) == f'{key}: refused to load {path}: ...'
+    assert e.value.refused and e.value.key == key
+
+
+def test_checkpoint_errors_named_once():
+    cfg = Config(dict(model=dict(teacher_ckpt='t.pth')))
+    with pytest.raises(CheckpointLoadError) as e:
+        with checkpoint_errors_name_keys(cfg):
+            raise CheckpointLoadError('t.pth', 'model.teacher_ckpt: bad',
+                                      key='model.teacher_ckpt')
+    assert str(e.value) == 'model.teacher_ckpt: bad'
