@@ -1,3 +1,4 @@
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -8,6 +9,13 @@ from mmsakd.registry import MODELS
 from tests.helpers import REPO
 
 PREFIX = 'distiller.connectors.loaded.'
+
+
+@pytest.fixture(autouse=True)
+def mmsakd_scope():
+    # other tests may leave another default scope behind
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        yield
 
 
 def distiller(seed, init_cfg=None):

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmrazor.models.losses import FTLoss
 
 from mmsakd.models.losses import FactorTransferLoss
@@ -142,7 +143,8 @@ def test_bad_inputs_raise():
 
 
 def test_build_from_registry():
-    loss = MODELS.build(
-        dict(type='mmsakd.FactorTransferLoss', loss_weight=200.0))
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        loss = MODELS.build(
+            dict(type='mmsakd.FactorTransferLoss', loss_weight=200.0))
     assert isinstance(loss, FactorTransferLoss)
     assert (loss.p1, loss.p2, loss.loss_weight) == (2, 1, 200.0)

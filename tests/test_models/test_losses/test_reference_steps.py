@@ -7,11 +7,13 @@ pre-trained paraphraser; CC: both embeddings, the teacher's never getting a
 gradient). Losses, gradients and updated weights must agree."""
 import copy
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 from mmrazor.models.losses import L2Loss
 from mmrazor.registry import MODELS as RAZOR_MODELS
 
@@ -22,6 +24,13 @@ from tests.test_models.test_losses.utils import gated_call
 
 B = 8
 LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4
+
+
+@pytest.fixture(autouse=True)
+def mmsakd_scope():
+    # other tests may leave another default scope behind
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        yield
 
 
 def distiller_cfg(name: str) -> Config:
