@@ -2,6 +2,7 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
+from mmengine.logging import print_log
 from mmrazor.models.losses import CRDLoss as MMRazorCRDLoss
 
 from mmsakd.registry import MODELS
@@ -205,6 +206,10 @@ class CRDLoss(MMRazorCRDLoss):
                 params[3] = out_t.mean() * n_sample
                 z_t = params[3].item()
                 stats[2:4] = [out_t.double().sum().item(), out_t.numel()]
+        print_log(
+            f'CRDLoss: normalisation constants Z_s={z_s:.1f}, '
+            f'Z_t={z_t:.1f} (set from the first batch)',
+            logger='current')
         return z_s, z_t, stats
 
     @torch.no_grad()
