@@ -25,9 +25,9 @@ from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmsakd.compat import checkpoint_is_intact  # noqa: E402
-from mmsakd.utils import (CfgOptionsAction, check_teacher_ckpt,  # noqa
-                          launcher_problem, load_config, merge_cfg_options,
-                          teardown_dist)
+from mmsakd.utils import (CfgOptionsAction, check_num_classes,  # noqa
+                          check_teacher_ckpt, launcher_problem, load_config,
+                          merge_cfg_options, teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -170,6 +170,7 @@ def main(argv=None) -> None:
     check_resume(cfg)
     with checkpoint_errors_name_keys(cfg):
         runner = Runner.from_cfg(cfg)
+        check_num_classes(runner.model, cfg)
         runner.train()
     teardown_dist()
 

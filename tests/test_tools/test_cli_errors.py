@@ -90,3 +90,13 @@ def test_resume_from_a_file_that_runs_code(tmp_path):
     ], env=dict(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'))
     assert f'--resume: refused to load {evil}' in err
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_head_with_fewer_classes_than_the_labels(tmp_path):
+    err = _fails([
+        'tools/train.py', CFG, '--work-dir',
+        str(tmp_path), '--cfg-options', 'model.head.num_classes=5'
+    ])
+    assert ('model.head.num_classes=5, but the training set '
+            '(mmsakd.SklearnDigits) has 10 classes') in err
