@@ -3,9 +3,10 @@
 # (mmsakd.FactorTransferLoss, p1 = 2, p2 = 1: L1 distance of the normalised
 # channel means of squares; MMRazor's FTLoss computes another factor). The
 # teacher factors (32 x 8 x 8) come from the paraphraser trained by
-# ft_res56_res20_pretrain.py, kept fixed (phase='train'); the student's
-# translator (64 -> 32 channels, BN, rate k = 0.5) is trained with the
-# student. Both connectors are the reference's Paraphraser / Translator.
+# ft_res56_res20_pretrain.py, kept fixed (phase='train': its parameters
+# require no gradient); the student's translator (64 -> 32 channels, BN,
+# rate k = 0.5) is trained with the student. Both connectors are the
+# reference's Paraphraser / Translator.
 _base_ = ['./kd_res56_res20.py']
 
 paraphraser_ckpt = 'work_dirs/ft_res56_res20_pretrain/epoch_30.pth'
@@ -21,7 +22,7 @@ model = dict(
         connectors=dict(
             s_factor=dict(type='Translator', in_channel=64, out_channel=32),
             t_factor=dict(
-                type='Paraphraser',
+                type='mmsakd.FactorParaphraser',
                 phase='train',
                 in_channel=64,
                 out_channel=32,

@@ -3,9 +3,9 @@
 # through 32 factors (rate k = 0.5), MSE, 30 epochs, SGD lr 0.01, momentum
 # 0.9, weight decay 5e-4, constant lr, batch 64: the pre-training of
 # RepDistiller and SAKD (helper/pretrain.py), whose Paraphraser (no BN,
-# LeakyReLU 0.1) is MMRazor's. The student is neither trained nor evaluated
-# by a loss here. ft_res56_res20.py then loads the paraphraser from this
-# run's checkpoint.
+# LeakyReLU 0.1) is MMRazor's, used through mmsakd.FactorParaphraser. The
+# student is neither trained nor evaluated by a loss here. ft_res56_res20.py
+# then loads the paraphraser from this run's checkpoint.
 _base_ = ['./kd_res56_res20.py']
 
 model = dict(
@@ -22,7 +22,7 @@ model = dict(
                 type='L2Loss', normalize=False, div_element=True)),
         connectors=dict(
             t_factor=dict(
-                type='Paraphraser',
+                type='mmsakd.FactorParaphraser',
                 phase='pretrain',
                 in_channel=64,
                 out_channel=32)),

@@ -15,7 +15,6 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmrazor.models.losses import L2Loss
-from mmrazor.registry import MODELS as RAZOR_MODELS
 
 from mmsakd.models.losses import SpotWiseLoss
 from mmsakd.registry import MODELS
@@ -109,8 +108,8 @@ def ft_modules():
     model = nn.Module()
     # a stand-in for resnet20 up to layer3: 64 x 8 x 8
     model.student = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1), nn.ReLU())
-    model.s_factor = RAZOR_MODELS.build(connectors.s_factor)
-    model.t_factor = RAZOR_MODELS.build(connectors.t_factor)
+    model.s_factor = MODELS.build(connectors.s_factor)
+    model.t_factor = MODELS.build(connectors.t_factor)
     model.loss_ft = SpotWiseLoss(MODELS.build(cfg.distill_losses.loss_ft))
     return model
 
@@ -142,7 +141,9 @@ def test_ft_connectors_are_the_reference_modules():
         (block('ConvTranspose2d', i, o, False)
          for i, o in [(32, 32), (32, 64), (64, 64)]), [])
     # after pre-training the paraphraser only encodes, and is not trained
+    assert type(model.t_factor).__name__ == 'FactorParaphraser'
     assert model.t_factor.phase == 'train'
+    assert not any(p.requires_grad for p in model.t_factor.parameters())
     f_t = torch.randn(2, 64, 8, 8, requires_grad=True)
     code = model.t_factor(f_t)
     assert code.shape == (2, 32, 8, 8) and not code.requires_grad
@@ -160,7 +161,8 @@ def test_ft_pretrain_config_is_the_reference_recipe():
     assert not model.student_trainable and not model.calculate_student_loss
     paraphraser = model.distiller.connectors.t_factor
     assert (paraphraser.type, paraphraser.phase, paraphraser.in_channel,
-            paraphraser.out_channel) == ('Paraphraser', 'pretrain', 64, 32)
+            paraphraser.out_channel) == ('mmsakd.FactorParaphraser',
+                                         'pretrain', 64, 32)
     assert not paraphraser.get('use_bn', False)
     assert list(model.distiller.connectors) == ['t_factor']
     mapping = model.distiller.loss_forward_mappings.loss_paraphraser
