@@ -86,9 +86,23 @@ def mismatch(expected: Mapping[str, torch.Tensor],
     return OrderedDict((k, v) for k, v in problems.items() if v)
 
 
+def _first_modules(keys: List[str]) -> List[str]:
+    """The first key of each of the first modules (a BN has five keys)."""
+    shown, modules = [], set()
+    for key in keys:
+        module = key.split(' ', 1)[0].rpartition('.')[0]
+        if module not in modules:
+            modules.add(module)
+            shown.append(key)
+        if len(shown) == SHOW:
+            break
+    return shown
+
+
 def _summary(problems: Dict[str, List[str]]) -> str:
     return '; '.join(
-        f'{len(keys)} key(s) {what} (e.g. {", ".join(keys[:SHOW])})'
+        f'{len(keys)} key(s) {what} (e.g. '
+        f'{", ".join(_first_modules(keys))})'
         for what, keys in problems.items())
 
 
@@ -146,11 +160,14 @@ def select_state_dict(model: nn.Module,
         names = ' and '.join(f'{p}*' for p, _ in fitting)
         lines.append(
             f'It is a distillation checkpoint whose {names} part'
-            f'{"s both fit" if len(fitting) > 1 else " fits"}: evaluate it '
-            'with the distillation config it was trained with, or extract '
-            'the part you mean, e.g. ' + _extract_how(path, fitting[0][0]) +
+            f'{"s both fit" if len(fitting) > 1 else " fits"}: ' +
+            ('' if key == TEACHER_KEY else 'evaluate it with the '
+             'distillation config it was trained with, or ') +
+            'extract the part you mean, e.g. ' +
+            _extract_how(path, fitting[0][0]) +
             f', and pass part.pth as {key}.')
-    elif parts:
+        raise CheckpointLoadError(path, ' '.join(lines), key=key)
+    if parts:
         lines.append(
             'It is a distillation checkpoint (parts ' +
             ', '.join(f'{p}*' for p, _ in parts) +
