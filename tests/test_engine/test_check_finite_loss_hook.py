@@ -66,7 +66,15 @@ def _weights(path):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
-def test_names_the_checkpoint_it_leaves(tmp_path):
+def test_names_the_checkpoints_it_leaves(tmp_path):
+    torch.save({}, tmp_path / 'best_acc_epoch_1.pth')
+    with pytest.raises(FloatingPointError,
+                       match=f'the checkpoints in {tmp_path} '
+                       r'\(best_acc_epoch_1.pth\) are left as they were'):
+        CheckFiniteLossHook().after_train_iter(
+            _runner(work_dir=str(tmp_path)), 0,
+            outputs=dict(loss=torch.tensor(NAN)))
+    # last_checkpoint names the checkpoint to resume
     with open(tmp_path / 'last_checkpoint', 'w') as f:
         f.write(f'{tmp_path}/epoch_3.pth')
     with pytest.raises(FloatingPointError,

@@ -1,4 +1,5 @@
 """Stop training at the first non-finite loss; never save NaN weights."""
+import glob
 import math
 import os.path as osp
 from typing import Dict, List
@@ -16,13 +17,19 @@ CAUSES = ('Usual causes: a learning rate too high (optim_wrapper.optimizer.'
 
 
 def last_checkpoint(work_dir: str) -> str:
-    """Say which checkpoint a stopped run leaves (``last_checkpoint``)."""
+    """Say which checkpoints a stopped run leaves in ``work_dir``."""
     record = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(record):
         with open(record) as f:
             path = f.read().strip()
         if path:
             return f'the last checkpoint, {path}, is left as it was'
+    names = sorted(
+        osp.basename(p) for p in glob.glob(osp.join(glob.escape(work_dir),
+                                                    '*.pth')))
+    if names:
+        return (f'the checkpoints in {work_dir} ({", ".join(names)}) are '
+                'left as they were')
     return f'no checkpoint had been written to {work_dir}'
 
 
