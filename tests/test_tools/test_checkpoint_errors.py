@@ -13,6 +13,7 @@ from tests.helpers import REPO, run_tool
 TEACHER_CFG = f'{REPO}/configs/demo/resnet18-w32_digits.py'
 STUDENT_CFG = f'{REPO}/configs/demo/resnet56_digits.py'
 KD_CFG = f'{REPO}/configs/demo/kd-fitnet_r18w32-r18w16_digits.py'
+SAKD_CFG = f'{REPO}/configs/demo/crd_res56_res20_digits.py'
 TINY = [
     'train_dataloader.dataset.indices=32', 'train_dataloader.batch_size=16',
     'val_dataloader.dataset.indices=16', 'val_dataloader.batch_size=16',
@@ -39,10 +40,15 @@ class _CreatesFile:
 
 
 @pytest.mark.slow
-def test_train_refuses_a_teacher_of_another_arch(tmp_path):
-    wrong = _classifier_ckpt(STUDENT_CFG, tmp_path / 'resnet56.pth')
+@pytest.mark.parametrize('config, wrong_teacher', [(KD_CFG, STUDENT_CFG),
+                                                   (SAKD_CFG, TEACHER_CFG)])
+def test_train_refuses_a_teacher_of_another_arch(tmp_path, config,
+                                                 wrong_teacher):
+    # resnet56 weights for a resnet18-w32 teacher (baseline KD + FitNet),
+    # resnet18-w32 weights for a resnet56 teacher (spot-adaptive CRD + KD)
+    wrong = _classifier_ckpt(wrong_teacher, tmp_path / 'wrong.pth')
     result = run_tool([
-        'tools/train.py', KD_CFG, '--work-dir',
+        'tools/train.py', config, '--work-dir',
         str(tmp_path / 'kd'), '--cfg-options', f'model.teacher_ckpt={wrong}',
         *TINY
     ])
