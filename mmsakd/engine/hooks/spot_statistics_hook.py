@@ -36,7 +36,10 @@ class SpotStatisticsHook(Hook):
     checkpoint (``checkpoint['spot_statistics']``); a resumed run continues
     from them and writes the same files as an uninterrupted run. Resuming a
     checkpoint written without them keeps the rows of the files in the work
-    dir up to the resumed iteration.
+    dir up to the resumed iteration. In distributed training checkpoints
+    hold rank 0's sums: exact for checkpoints at epoch ends (the default),
+    while resuming an iteration checkpoint taken mid-epoch gives every rank
+    rank 0's partial epoch sums.
 
     Args:
         interval (int): Window length in iterations. Defaults to 50.
