@@ -100,3 +100,19 @@ def test_head_with_fewer_classes_than_the_labels(tmp_path):
     ])
     assert ('model.head.num_classes=5, but the training set '
             '(mmsakd.SklearnDigits) has 10 classes') in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py'])
+def test_tool_without_mmsakd_installed_says_to_install(tool):
+    # as in a fresh clone: `import mmsakd` finds no package
+    result = subprocess.run([
+        sys.executable, '-c',
+        "import runpy, sys; sys.modules['mmsakd'] = None; "
+        f"sys.argv = [{tool!r}, 'cfg.py', 'ckpt.pth']; "
+        f"runpy.run_path({tool!r}, run_name='__main__')"
+    ], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert 'mmsakd is not installed' in result.stderr
+    assert 'tools/setup_env.sh' in result.stderr
+    assert 'Traceback' not in result.stderr
