@@ -38,3 +38,6 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 param_scheduler = dict(_delete_=True, type='ConstantLR', factor=1.0)
 train_cfg = dict(max_epochs=30)
+# the student runs without gradient here, so DDP must not wait for its
+# parameters' gradients
+find_unused_parameters = True

@@ -181,6 +181,8 @@ def test_ft_pretrain_config_is_the_reference_recipe():
     assert cfg.param_scheduler == dict(type='ConstantLR', factor=1.0)
     assert cfg.train_cfg.max_epochs == 30
     assert cfg.train_dataloader.batch_size == 64
+    # the student has parameters that get no gradient under DDP
+    assert cfg.find_unused_parameters
     ft = distiller_cfg('ft_res56_res20').connectors.t_factor
     assert ft.init_cfg.checkpoint.endswith(
         'ft_res56_res20_pretrain/epoch_30.pth')
