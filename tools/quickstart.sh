@@ -20,9 +20,16 @@ PY="$VENV/bin/python"
 echo "== 1/3 teacher: $TEACHER_CFG ($TEACHER_EPOCHS epochs)"
 "$PY" tools/train.py "$TEACHER_CFG" --work-dir "$WORK/teacher" \
     --cfg-options train_cfg.max_epochs="$TEACHER_EPOCHS"
-# the demo distillation config reads the teacher from this path
-cp "$(ls -t "$WORK"/teacher/best_accuracy_top1_epoch_*.pth | head -n 1)" \
-    "$WORK/teacher_resnet56_digits.pth"
+# the demo distillation config reads the teacher from this path; copy the
+# newest best checkpoint that is intact (a complete archive), through a
+# temporary name so that the teacher path never holds a partial copy
+BEST="$("$PY" -c 'import sys; from mmsakd.compat import newest_intact_checkpoint as f; print(f(sys.argv[1], "best_accuracy_top1_epoch_*.pth", "") or "")' "$WORK/teacher")"
+if [ -z "$BEST" ]; then
+    echo "no intact best_accuracy_top1_epoch_*.pth in $WORK/teacher" >&2
+    exit 1
+fi
+cp "$BEST" "$WORK/teacher_resnet56_digits.pth.part"
+mv "$WORK/teacher_resnet56_digits.pth.part" "$WORK/teacher_resnet56_digits.pth"
 
 echo "== 2/3 spot-adaptive distillation: $KD_CFG ($EPOCHS epochs)"
 "$PY" tools/train.py "$KD_CFG" --work-dir "$WORK/sakd" \

@@ -12,12 +12,22 @@ import os
 import os.path as osp
 import sys
 
-import mmsakd  # noqa: F401,E402  isort:skip  (compat layer first)
+try:
+    import mmsakd  # noqa: F401,E402  isort:skip  (compat layer first)
+except ModuleNotFoundError as e:  # a fresh clone, before the install step
+    if e.name != 'mmsakd':
+        raise
+    sys.exit(f'mmsakd is not installed for {sys.executable}: run `bash '
+             'tools/setup_env.sh` (or `pip install -e .`) in the repository '
+             'and use its .venv/bin/python.')
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmsakd.utils import teardown_dist  # noqa: E402
+from mmsakd.compat import check_checkpoint_fits  # noqa: E402
+from mmsakd.utils import (CfgOptionsAction, launcher_problem,  # noqa
+                          load_config, merge_cfg_options, teardown_dist)
+from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -33,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value pairs')
     parser.add_argument(
         '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
@@ -72,16 +82,20 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.test_evaluator = list(evaluator) + [
             dict(type='mmpretrain.DumpResults', out_file_path=args.out)
         ]
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+    return merge_cfg_options(cfg, args.cfg_options)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    if launcher_problem(args.launcher):
+        sys.exit(f'error: {launcher_problem(args.launcher)}')
+    cfg = merge_args(load_config(args.config), args)
+    with checkpoint_errors_name_keys(cfg):
+        runner = Runner.from_cfg(cfg)
+        # the Runner loads non-strictly: a checkpoint of another model would
+        # leave it random and still "evaluate"
+        check_checkpoint_fits(runner.model, args.checkpoint, 'CHECKPOINT')
+        metrics = runner.test()
     teardown_dist()
     return metrics
 

@@ -12,12 +12,23 @@ import sys
 
 # mmsakd first: its compatibility layer must run before anything imports
 # mmrazor.models, and it makes `mmsakd::` config paths resolvable.
-import mmsakd  # noqa: F401,E402  isort:skip
+try:
+    import mmsakd  # noqa: F401,E402  isort:skip
+except ModuleNotFoundError as e:  # a fresh clone, before the install step
+    if e.name != 'mmsakd':
+        raise
+    sys.exit(f'mmsakd is not installed for {sys.executable}: run `bash '
+             'tools/setup_env.sh` (or `pip install -e .`) in the repository '
+             'and use its .venv/bin/python.')
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmsakd.utils import check_teacher_ckpt, teardown_dist  # noqa: E402
+from mmsakd.compat import checkpoint_is_intact  # noqa: E402
+from mmsakd.utils import (CfgOptionsAction, check_num_classes,  # noqa
+                          check_teacher_ckpt, launcher_problem, load_config,
+                          merge_cfg_options, teardown_dist)
+from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -56,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value pairs in '
         'xxx=yyy format; lists as key="[a,b]" or key=a,b, nested as '
         'key="[(a,b),(c,d)]" (quotes required, no spaces)')
@@ -128,18 +139,39 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.no_persistent_workers:
         set_dataloader('persistent_workers', False)
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+    return merge_cfg_options(cfg, args.cfg_options)
+
+
+def check_resume(cfg: Config) -> None:
+    """A checkpoint named for resuming (``--resume PATH``, or ``resume=True``
+    with ``load_from``) must exist and be intact: fail before training
+    instead of starting from scratch or crashing after the build."""
+    path = cfg.get('load_from', None)
+    if not cfg.get('resume', False) or path is None or '://' in str(path):
+        return
+    fix = ('Pass an existing checkpoint, or --resume without a value to '
+           'resume the newest intact checkpoint of the work dir '
+           f'({cfg.work_dir}).')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'--resume {path}: no such checkpoint file'
+            f'{" (it is a directory)" if osp.isdir(path) else ""}. {fix}')
+    if not checkpoint_is_intact(path):
+        raise ValueError(
+            f'--resume {path}: the checkpoint is truncated or corrupt. {fix}')
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
+    if launcher_problem(args.launcher):
+        sys.exit(f'error: {launcher_problem(args.launcher)}')
+    cfg = merge_args(load_config(args.config), args)
     check_teacher_ckpt(cfg)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    check_resume(cfg)
+    with checkpoint_errors_name_keys(cfg):
+        runner = Runner.from_cfg(cfg)
+        check_num_classes(runner.model, cfg)
+        runner.train()
     teardown_dist()
 
 

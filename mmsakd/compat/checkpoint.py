@@ -21,9 +21,22 @@ globals those checkpoints need:
   and raises for anything else.
 
 Everything else (``os.system``, arbitrary classes, ...) is still refused.
+
+``torch.load``'s default can be turned off from outside
+(``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` makes every call that does not pass
+``weights_only`` unpickle anything), and mmengine never passes it. So
+:func:`use_weights_only_loader` also replaces mmengine's loaders of local
+files and URLs (the ``''`` scheme of ``CheckpointLoader`` and the
+``load_url`` of ``http(s)://``, ``torchvision://``, ``open-mmlab://``) with
+ones that pass ``weights_only=True`` explicitly: resume, ``load_from``,
+``init_cfg=dict(type='Pretrained')`` and ``teacher_ckpt`` all go through
+them. Their errors (:class:`CheckpointLoadError`) name the file and say
+whether it was refused (it would run code) or is corrupt.
 """
+import os.path as osp
 import pickle
 import types
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -51,9 +64,7 @@ def restricted_getattr(owner, name: str):
         return owner.__dict__[name]
     raise pickle.UnpicklingError(
         f'weights_only load refused getattr({owner!r}, {name!r}): mmsakd only '
-        'allows public methods of mmengine.logging.HistoryBuffer. If you '
-        'trust this checkpoint, load it yourself with torch.load(..., '
-        'weights_only=False) and save its state_dict.')
+        'allows public methods of mmengine.logging.HistoryBuffer.')
 
 
 def _numpy_globals() -> list:
@@ -81,6 +92,20 @@ def _numpy_globals() -> list:
     return names
 
 
+def numpy_globals_by_name() -> dict:
+    """The numpy part of the allow-list as ``{'module.name': object}``.
+
+    The same table for plain ``pickle`` allow-lists (the dataset files of
+    :mod:`mmsakd.datasets.safe_pickle`).
+    """
+    table = {}
+    for entry in _numpy_globals():
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__name__}')
+        table[name] = obj
+    return table
+
+
 def allow_mmengine_checkpoint_globals() -> list:
     """Register the allow-list with ``torch.serialization``.
 
@@ -99,3 +124,128 @@ def allow_mmengine_checkpoint_globals() -> list:
     safe += _numpy_globals()
     torch.serialization.add_safe_globals(safe)
     return safe
+
+
+class CheckpointLoadError(pickle.UnpicklingError, RuntimeError):
+    """A checkpoint file was refused or cannot be read.
+
+    Attributes:
+        path (str): The file.
+        refused (bool): True when the file would run code while being
+            unpickled, False when it is corrupt or not a checkpoint.
+        key (str, optional): The config key or argument that named the
+            file, once the message names it.
+    """
+
+    def __init__(self,
+                 path: str,
+                 message: str,
+                 refused: bool = False,
+                 key: Optional[str] = None):
+        super().__init__(message)
+        self.path = path
+        self.refused = refused
+        self.key = key
+
+
+# the lines of torch's weights_only errors that advise turning it off
+_TORCH_ADVICE = ('Weights only load failed', 'Please file an issue',
+                 'Check the documentation', 'In PyTorch 2.6')
+
+
+def _torch_detail(err: BaseException) -> str:
+    lines = []
+    for line in str(err).splitlines():
+        line = line.strip()
+        if line.startswith('Weights only load failed'):
+            continue
+        if line and not line.startswith(_TORCH_ADVICE):
+            lines.append(line.split(' WeightsUnpickler error: ')[-1])
+    return ' '.join(lines) or type(err).__name__
+
+
+def load_weights_only(path: str, load: Callable[[], object]):
+    """Run ``load`` (a ``torch.load(..., weights_only=True)``) and explain
+    its failures.
+
+    Args:
+        path (str): The file ``load`` reads, for the messages.
+        load (callable): Returns the loaded checkpoint.
+
+    Raises:
+        CheckpointLoadError: ``refused=True`` when the file asks for a global
+            outside the allow-list (unpickling it could run code); otherwise
+            the file is corrupt, truncated or not a PyTorch checkpoint.
+    """
+    try:
+        return load()
+    except pickle.UnpicklingError as err:
+        detail = _torch_detail(err)
+        if 'GLOBAL' in detail or 'refused getattr' in detail:
+            raise CheckpointLoadError(
+                path,
+                f'refused to load {path}: it holds an object that is not '
+                f'tensors, numbers or plain containers ({detail}), and '
+                'unpickling it could run code. Use a checkpoint written by '
+                'tools/train.py or by tools/model_converters/, or a plain '
+                'state_dict of tensors.',
+                refused=True) from None
+        reason = f'{detail}'
+    except EOFError:
+        reason = 'the file is empty or ends too early'
+    except (RuntimeError, KeyError, ValueError, OSError) as err:
+        reason = f'{type(err).__name__}: {_torch_detail(err)}'
+    raise CheckpointLoadError(
+        path, f'cannot read {path}: it is not a valid PyTorch checkpoint '
+        f'(corrupt, truncated or another format; {reason}). Write it '
+        'again, e.g. re-run the training or the conversion that made it.')
+
+
+def load_from_local_weights_only(filename: str, map_location=None):
+    """mmengine's local checkpoint loader, with ``weights_only=True``."""
+    import torch
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_weights_only(
+        filename, lambda: torch.load(
+            filename, map_location=map_location, weights_only=True))
+
+
+def load_url_weights_only(url: str,
+                          model_dir=None,
+                          map_location=None,
+                          progress: bool = True,
+                          check_hash: bool = False,
+                          file_name=None):
+    """mmengine's ``load_url`` (download once, then load), with
+    ``weights_only=True``."""
+    import torch
+    return load_weights_only(
+        url, lambda: torch.hub.load_state_dict_from_url(
+            url,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=progress,
+            check_hash=check_hash,
+            file_name=file_name,
+            weights_only=True))
+
+
+def use_weights_only_loader() -> list:
+    """Make mmengine load local files and URLs with ``weights_only=True``.
+
+    Returns:
+        list: What was replaced (empty when already done).
+    """
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    loader = mmengine_checkpoint.CheckpointLoader
+    patched = []
+    if loader._schemes.get('') is not load_from_local_weights_only:
+        loader.register_scheme(
+            '', load_from_local_weights_only, force=True)
+        patched.append('CheckpointLoader[""]')
+    if mmengine_checkpoint.load_url is not load_url_weights_only:
+        mmengine_checkpoint.load_url = load_url_weights_only
+        patched.append('mmengine.runner.checkpoint.load_url')
+    return patched

@@ -24,13 +24,24 @@ _PATCHED_ATTR = '_mmsakd_patched'
 
 
 def installed_path(original, package: str) -> str:
-    """``get_installed_path`` that understands editable installs."""
+    """``get_installed_path`` that understands editable installs.
+
+    Raises:
+        FileNotFoundError: mmsakd has no ``.mim`` folder (a source checkout
+            used before its install step), which mmengine would report as a
+            missing ``.mim/model-index.yml``.
+    """
     path = original(package)
     if package == PACKAGE and not osp.isdir(osp.join(path, '.mim')):
         import mmsakd
         own = osp.dirname(osp.abspath(mmsakd.__file__))
         if osp.isdir(osp.join(own, '.mim')):
             return own
+        raise FileNotFoundError(
+            f'mmsakd\'s configs are not installed ({osp.join(own, ".mim")} '
+            'is missing; the install step creates it): run `bash '
+            'tools/setup_env.sh` (or `pip install -e .`) in the repository, '
+            'then use its .venv/bin/python.')
     return path
 
 

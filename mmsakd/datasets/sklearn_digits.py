@@ -5,10 +5,11 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 
 from mmsakd.registry import DATASETS
+from .non_empty import NonEmptyDatasetMixin
 
 
 @DATASETS.register_module()
-class SklearnDigits(BaseDataset):
+class SklearnDigits(NonEmptyDatasetMixin, BaseDataset):
     """Handwritten digits shipped with scikit-learn, shaped like CIFAR.
 
     The 1,797 real 8x8 grey images of the UCI "Optical Recognition of

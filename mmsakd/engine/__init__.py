@@ -1,3 +1,8 @@
-from .hooks import PolicyTemperatureHook, RNGStateHook, SpotStatisticsHook
+from .hooks import (CheckEpochLengthHook, CheckFiniteLossHook,
+                    CRDMemorySyncHook, PolicyTemperatureHook, RNGStateHook,
+                    SpotStatisticsHook)
 
-__all__ = ['PolicyTemperatureHook', 'RNGStateHook', 'SpotStatisticsHook']
+__all__ = [
+    'CheckEpochLengthHook', 'CheckFiniteLossHook', 'CRDMemorySyncHook',
+    'PolicyTemperatureHook', 'RNGStateHook', 'SpotStatisticsHook'
+]

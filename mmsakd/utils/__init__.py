@@ -1,5 +1,10 @@
-from .config_checks import check_teacher_ckpt
-from .dist import teardown_dist
+from .config_args import CfgOptionsAction, load_config, merge_cfg_options
+from .config_checks import check_num_classes, check_teacher_ckpt
+from .dist import launcher_problem, teardown_dist
 from .setup_env import register_all_modules
 
-__all__ = ['check_teacher_ckpt', 'register_all_modules', 'teardown_dist']
+__all__ = [
+    'CfgOptionsAction', 'check_num_classes', 'check_teacher_ckpt',
+    'launcher_problem', 'load_config', 'merge_cfg_options',
+    'register_all_modules', 'teardown_dist'
+]

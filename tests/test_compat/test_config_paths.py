@@ -1,5 +1,6 @@
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 from mmengine.config import config as config_module
 from mmengine.utils import get_installed_path
@@ -50,3 +51,17 @@ def test_editable_install_location_fallback():
     assert osp.isdir(osp.join(patched, '.mim'))
     assert osp.dirname(osp.abspath(mmsakd.__file__)) == patched or \
         stock == patched
+
+
+def test_checkout_without_install_step_says_to_install(tmp_path,
+                                                       monkeypatch):
+    from mmsakd.compat.config_paths import installed_path
+
+    # a fresh clone: the package folder has no .mim (the install makes it)
+    package = tmp_path / 'clone' / 'mmsakd'
+    package.mkdir(parents=True)
+    monkeypatch.setattr(mmsakd, '__file__', str(package / '__init__.py'))
+    with pytest.raises(FileNotFoundError,
+                       match=r'mmsakd\'s configs are not installed .*clone/'
+                       r'mmsakd/.mim is missing.*tools/setup_env.sh'):
+        installed_path(lambda name: str(package), 'mmsakd')

@@ -48,3 +48,10 @@ def test_pipeline_packs_inputs():
 def test_bad_arguments_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         SklearnDigits(**kwargs)
+
+
+def test_empty_selection_names_the_setting():
+    with pytest.raises(ValueError,
+                       match=r"SklearnDigits\(split='test', indices=0\) has "
+                       'no samples: dataset.indices must select'):
+        SklearnDigits(split='test', indices=0)

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tests.helpers import REPO, run_tool
 
 
@@ -29,3 +31,24 @@ def test_benchmark_rejects_bad_arguments():
         'tools/analysis/benchmark.py', 'x.py', '--iters', '3', '--warmup', '3'
     ])
     assert result.returncode != 0 and '--iters must be larger' in result.stderr
+
+
+@pytest.mark.slow
+def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
+    # a path relative to the caller's directory, not the repository's
+    result = run_tool([
+        f'{REPO}/tools/analysis/benchmark.py',
+        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup',
+        '1', '--batch-size', '8'
+    ], cwd=str(tmp_path))
+    assert result.returncode != 0
+    assert "config '" + str(tmp_path) + \
+        "/configs/demo/resnet18-w32_digits.py' does not exist" in \
+        result.stderr
+    (tmp_path / 'configs').symlink_to(f'{REPO}/configs')
+    result = run_tool([
+        f'{REPO}/tools/analysis/benchmark.py',
+        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup',
+        '1', '--batch-size', '8'
+    ], cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]

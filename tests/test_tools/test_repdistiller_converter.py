@@ -293,13 +293,31 @@ def test_file_that_runs_code_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'refused to load' in err and 'system' in err
     assert not osp.exists(marker) and not osp.exists(dst)
-    # neither is a file that is no checkpoint, nor a missing one a traceback
-    with open(src, 'w') as f:
-        f.write('not a checkpoint')
-    assert tool.main([src, dst, '--arch', 'resnet8']) == 1
-    assert 'refused to load' in capsys.readouterr().err
+    # a file that is no checkpoint is called corrupt, not dangerous, and a
+    # missing one is not a traceback
+    for content in (b'not a checkpoint', bytes(range(7, 71)), b''):
+        with open(src, 'wb') as f:
+            f.write(content)
+        assert tool.main([src, dst, '--arch', 'resnet8']) == 1
+        err = capsys.readouterr().err
+        assert f'cannot read {src}: it is not a valid PyTorch checkpoint' \
+            in err
+        assert 'run code' not in err and 'weights_only' not in err
     assert tool.main([src + '.gone', dst, '--arch', 'resnet8']) == 1
     assert 'cannot read' in capsys.readouterr().err
+
+
+def test_output_that_is_the_input_is_refused(tmp_path, capsys):
+    src = str(tmp_path / 'resnet8.pth')
+    torch.save({'model': {'w': torch.ones(1)}}, src)
+    before = open(src, 'rb').read()
+    os.symlink(src, str(tmp_path / 'link.pth'))
+    for dst in (src, str(tmp_path / '.' / 'resnet8.pth'),
+                str(tmp_path / 'sub' / '..' / 'resnet8.pth'),
+                str(tmp_path / 'link.pth')):
+        assert tool.main([src, dst, '--arch', 'resnet8']) == 1
+        assert 'is the input' in capsys.readouterr().err
+    assert open(src, 'rb').read() == before
 
 
 def test_unknown_arch_is_a_usage_error(capsys):

@@ -193,6 +193,11 @@ def test_sakd_demo_trains_and_resumes_to_the_same_result(tmp_path):
     assert any('memory' in k for k in final)  # the CRD memory bank
     for name, value in expected.items():
         assert torch.equal(final[name], value), name
+    # and so is where the policy distilled, row for row
+    for ext in ('json', 'csv'):
+        with open(osp.join(straight, f'spot_statistics.{ext}')) as f, \
+                open(osp.join(resumed, f'spot_statistics.{ext}')) as g:
+            assert g.read() == f.read(), ext
 
 
 @pytest.mark.skipif(

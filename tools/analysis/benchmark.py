@@ -18,6 +18,7 @@ slow phase of the machine hits every config alike.
 import argparse
 import glob
 import json
+import os
 import os.path as osp
 import statistics
 import subprocess
@@ -55,6 +56,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give at least one config')
     if args.iters <= args.warmup:
         parser.error('--iters must be larger than --warmup')
+    # the runs start in the repository root: resolve paths from here
+    args.configs = [c if '::' in c else osp.abspath(c) for c in args.configs]
+    for config in args.configs:
+        if '::' not in config and not osp.isfile(config):
+            parser.error(f'config {config!r} does not exist (paths are '
+                         f'relative to {os.getcwd()})')
     return args
 
 
@@ -87,10 +94,9 @@ def run_worker(args) -> None:
     """Train ``args.iters`` iterations of one config (inside this process)."""
     sys.path.insert(0, osp.join(REPO, 'tools'))
     import train  # noqa: E402  (imports mmsakd first)
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
-    cfg = Config.fromfile(args.worker)
+    cfg = train.load_config(args.worker)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir
     cfg.train_cfg = dict(by_epoch=False, max_iters=args.iters,
@@ -105,10 +111,13 @@ def run_worker(args) -> None:
     if args.batch_size:
         cfg.train_dataloader.batch_size = args.batch_size
     if args.cfg_options:
-        from mmengine.config import DictAction
         parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
+        parser.add_argument(
+            '--cfg-options', nargs='+', action=train.CfgOptionsAction)
+        train.merge_cfg_options(
+            cfg,
+            parser.parse_args(['--cfg-options',
+                               *args.cfg_options]).cfg_options)
     train.check_teacher_ckpt(cfg)
     Runner.from_cfg(cfg).train()
     train.teardown_dist()

@@ -16,7 +16,8 @@ SAKD; every other entry such as ``'epoch'``, ``'acc'``, ``'optimizer'`` or
 ``'policy'`` is left out), under ``'state_dict'``, or be a bare state dict.
 A ``module.`` prefix (``DataParallel``) is stripped. The file is read with
 ``torch.load(..., weights_only=True)``, so a file that would run code while
-being unpickled is refused.
+being unpickled is refused, and a corrupt one is called corrupt. An output
+path that names the input file (under any spelling) is refused.
 
 Architectures (``--arch``, the keys of RepDistiller's ``model_dict`` and
 SAKD's ``MODEL_DICT``; ``wrn_28_10`` and ResNet18/34/101/152 are SAKD's):
@@ -88,7 +89,6 @@ Example::
 import argparse
 import os
 import os.path as osp
-import pickle
 import re
 import sys
 from collections import OrderedDict
@@ -99,6 +99,8 @@ from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
 import mmsakd  # noqa: F401  (applies the compatibility layer)
+from mmsakd.compat import CheckpointLoadError as LoadError
+from mmsakd.compat.checkpoint import load_weights_only
 from mmsakd.registry import MODELS
 
 Rule = Tuple[str, Union[str, Callable[[re.Match], str]]]
@@ -511,21 +513,14 @@ def load_source(path: str) -> Tuple[Mapping[str, Tensor], dict]:
         tuple: The model's state dict, and a dict of the file's other
         top-level scalar entries (epoch, accuracy, ...) for the meta.
     """
+    if not osp.isfile(path):
+        raise CheckpointLoadError(f'cannot read {path}: no such file')
     try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        # keep what torch found, without its advice to turn the check off
-        boilerplate = ('Weights only load failed', 'Please file an issue',
-                       'Check the documentation')
-        detail = ' '.join(
-            line.strip() for line in str(err).splitlines()
-            if line.strip() and not line.startswith(boilerplate))
-        raise CheckpointLoadError(
-            f'refused to load {path}: torch.load(weights_only=True) accepts '
-            'only tensors and plain containers, since unpickling anything '
-            f'else could run code ({detail or err})') from None
-    except (OSError, RuntimeError) as err:
-        raise CheckpointLoadError(f'cannot read {path}: {err}') from None
+        checkpoint = load_weights_only(
+            path,
+            lambda: torch.load(path, map_location='cpu', weights_only=True))
+    except LoadError as err:
+        raise CheckpointLoadError(str(err)) from None
     state_dict, others = extract_state_dict(checkpoint)
     info = {}
     for key in others:
@@ -535,6 +530,13 @@ def load_source(path: str) -> Tuple[Mapping[str, Tensor], dict]:
         if isinstance(value, (bool, int, float, str)):
             info[key] = value
     return state_dict, info
+
+
+def same_file(src: str, dst: str) -> bool:
+    """Whether ``dst`` names ``src`` (another spelling, a link...)."""
+    if osp.exists(src) and osp.exists(dst):
+        return osp.samefile(src, dst)
+    return osp.realpath(src) == osp.realpath(dst)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -555,6 +557,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     arch = resolve_arch(args.arch)
+    if same_file(args.src, args.dst):
+        print(
+            f'repdistiller2mmsakd: error: the output {args.dst!r} is the '
+            f'input {args.src!r}; write the converted checkpoint to another '
+            'path (the input is kept as it is).',
+            file=sys.stderr)
+        return 1
     try:
         source, info = load_source(args.src)
         state_dict = convert(source, arch)

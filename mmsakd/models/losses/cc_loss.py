@@ -48,7 +48,13 @@ class CCLoss(nn.Module):
     so ``embed_t`` is trained by this loss, as in RepDistiller's CC baseline.
     The SAKD reference code detaches it, which leaves ``embed_t`` at its
     random initialisation for the whole run; set
-    ``detach_teacher_embed=True`` to reproduce SAKD.
+    ``detach_teacher_embed=True`` to reproduce SAKD. Its parameters then
+    stop requiring gradients, so they never get one, not even a zero from
+    a step that selects no sample, and the optimizer's weight decay and
+    momentum never move them.
+
+    The ``'repdistiller'`` correlation pairs consecutive samples and needs
+    two (``min_samples = 2``).
 
     Args:
         student_channels (int): Flattened size of one student sample, e.g.
@@ -82,6 +88,7 @@ class CCLoss(nn.Module):
     """
 
     MODES = ('repdistiller', 'gaussian_rbf')
+    min_samples = 2
 
     def __init__(self,
                  student_channels: int,
@@ -102,10 +109,20 @@ class CCLoss(nn.Module):
         self.mode = mode
         self.gamma = gamma
         self.p_order = p_order
-        self.detach_teacher_embed = detach_teacher_embed
         self.loss_weight = loss_weight
         self.embed_s = nn.Linear(student_channels, feat_dim)
         self.embed_t = nn.Linear(teacher_channels, feat_dim)
+        self.detach_teacher_embed = detach_teacher_embed
+
+    @property
+    def detach_teacher_embed(self) -> bool:
+        """Whether ``embed_t`` is frozen (SAKD) or trained (RepDistiller)."""
+        return self._detach_teacher_embed
+
+    @detach_teacher_embed.setter
+    def detach_teacher_embed(self, value: bool) -> None:
+        self._detach_teacher_embed = bool(value)
+        self.embed_t.requires_grad_(not value)
 
     def forward(self, s_feature: torch.Tensor,
                 t_feature: torch.Tensor) -> torch.Tensor:

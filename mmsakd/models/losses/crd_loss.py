@@ -1,9 +1,43 @@
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
+import torch.distributed as dist
+from mmengine.logging import print_log
 from mmrazor.models.losses import CRDLoss as MMRazorCRDLoss
 
 from mmsakd.registry import MODELS
+
+# Largest (rows x bank size) block of scores computed at once: 2**24 floats
+# (64 MiB) keeps a batch of 64 against 50,000 samples in one block.
+_SCORE_BLOCK = 2**24
+
+
+def _distributed() -> bool:
+    return (dist.is_available() and dist.is_initialized()
+            and dist.get_world_size() > 1)
+
+
+def _gathered_scores(feats: torch.Tensor, memory: torch.Tensor,
+                     contrast_idx: torch.Tensor) -> torch.Tensor:
+    """``out[b, j] = <memory[contrast_idx[b, j]], feats[b]>``, (B, K + 1).
+
+    The scores of every bank row are computed first (one matrix product)
+    and then gathered, which is the arithmetic of gathering ``B * (K + 1)``
+    bank rows and taking dot products without materialising those rows.
+    Large batches are split so that no block exceeds ``_SCORE_BLOCK``.
+    """
+    rows = max(1, _SCORE_BLOCK // memory.size(0))
+    bank = memory.t()
+    feats = feats.to(memory.dtype)
+    # in the bank's precision under AMP too: exp(score / 0.07) amplifies
+    # the rounding of a float16 product
+    with torch.autocast(feats.device.type, enabled=False):
+        blocks = [
+            torch.mm(feats[i:i + rows], bank).gather(
+                1, contrast_idx[i:i + rows])
+            for i in range(0, feats.size(0), rows)
+        ]
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
 
 
 @MODELS.register_module()
@@ -13,12 +47,15 @@ class CRDLoss(MMRazorCRDLoss):
     Y. Tian, D. Krishnan and P. Isola, "Contrastive Representation
     Distillation", ICLR 2020, https://arxiv.org/abs/1910.10699.
 
-    Same computation, arguments, memory bank and state as
-    :class:`mmrazor.models.losses.CRDLoss` (MMRazor 1.0.0): the NCE loss of
-    the student and teacher embeddings against the momentum memory bank,
-    ``s_feats`` and ``t_feats`` being the (N, ``dim_out``) L2-normalised
-    embeddings and ``data_samples`` carrying each sample's ``sample_idx``
-    (and optionally ``contrast_sample_idxs``). The differences:
+    Same arguments, memory bank, state dict and results as
+    :class:`mmrazor.models.losses.CRDLoss` (MMRazor 1.0.0, after
+    RepDistiller's ``crd/memory.py``): the NCE loss of the student and
+    teacher embeddings against the momentum memory bank, ``s_feats`` and
+    ``t_feats`` being the (N, ``dim_out``) L2-normalised embeddings and
+    ``data_samples`` carrying each sample's ``sample_idx`` (and optionally
+    ``contrast_sample_idxs``, else ``neg_num`` negatives are drawn uniformly
+    from the bank with MMRazor's sampler and random stream). The
+    differences:
 
     * MMRazor's class stores ``loss_weight`` but never multiplies the loss by
       it, so every weight acts as 1. This class returns
@@ -27,9 +64,30 @@ class CRDLoss(MMRazorCRDLoss):
       unweighted one.
     * The result is a 0-dim tensor (MMRazor's has shape ``(1, )``); the
       value is the same.
+    * Speed: MMRazor gathers the ``N x (K + 1)`` contrasted bank rows of
+      each side (two 537 MB tensors at N=64, K=16384, 128 dims) before a
+      batched product. This class computes every bank row's score with one
+      matrix product and gathers the ``N x (K + 1)`` scores: the same
+      values and gradients (float rounding aside) on far less memory.
     * The data samples' index tensors are moved to the embeddings' device
       first: data preprocessors such as MMPretrain's ``ClsDataPreprocessor``
       leave them on the CPU while the memory bank lives on the GPU.
+    * Under AMP the scores are computed in the bank's precision (float32):
+      ``exp(score / 0.07)`` turns the rounding of a float16 product into
+      relative errors of about 1e-2.
+    * Distributed training: MMRazor updates each rank's bank with that
+      rank's samples only, so the banks drift apart. Here, when more than
+      one process runs, the momentum update is deferred to
+      :meth:`sync_memory`, which gathers the indices and embeddings of every
+      rank and applies them all, in rank order, on every rank (it must be
+      called by every rank once per iteration after the backward pass:
+      :class:`~mmsakd.engine.CRDMemorySyncHook` does it). Every rank then
+      holds the same bank, the bank one process holds after the same global
+      batch. The normalisation constants ``Z`` are set, as in MMRazor, from
+      the first batch's scores; the first step uses each rank's own
+      estimate, and :meth:`sync_memory` replaces it by the estimate over the
+      whole global batch on every rank. A single process applies the update
+      in ``forward``, as MMRazor does, and makes no distributed call.
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
@@ -47,9 +105,16 @@ class CRDLoss(MMRazorCRDLoss):
         ...     loss_crd=dict(type='CRDLoss', loss_weight=0.8))
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # (indices, student, teacher embeddings, Z statistics) of the calls
+        # since the last sync_memory(); used in distributed training only
+        self._pending: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                  Optional[List[float]]]] = []
+
     def forward(self, s_feats: torch.Tensor, t_feats: torch.Tensor,
                 data_samples: List) -> torch.Tensor:
-        """Compute the weighted loss.
+        """Compute the weighted loss (and update or queue the memory update).
 
         Args:
             s_feats (torch.Tensor): Student embeddings, (N, dim_out).
@@ -59,9 +124,160 @@ class CRDLoss(MMRazorCRDLoss):
         Returns:
             torch.Tensor: The scalar loss times ``loss_weight``.
         """
-        if s_feats.device.type != 'cpu':
-            data_samples = [
-                sample.to(s_feats.device) for sample in data_samples
-            ]
-        loss = super().forward(s_feats, t_feats, data_samples)
+        distributed = _distributed()
+        if distributed and self._pending:
+            raise RuntimeError(
+                'CRDLoss: the memory-bank update of the previous call has '
+                'not been shared across ranks yet. In distributed training '
+                'every rank must call CRDLoss.sync_memory() once per '
+                'iteration, after the backward pass: add '
+                "dict(type='mmsakd.CRDMemorySyncHook') to custom_hooks "
+                '(configs/_base_/default_runtime.py has it).')
+        idx, contrast_idx = self._indices(data_samples, s_feats.device)
+        contrast = self.contrast
+        params = contrast.params
+        temperature, z_s, z_t, momentum = params[1:].tolist()
+        memory_v1, memory_v2 = contrast.memory_v1, contrast.memory_v2
+        if not distributed and torch.is_grad_enabled() and (
+                s_feats.requires_grad or t_feats.requires_grad):
+            # the bank is updated in place below, before the backward pass
+            # that needs its current rows
+            memory_v1, memory_v2 = memory_v1.clone(), memory_v2.clone()
+        out_t = torch.exp(
+            torch.div(_gathered_scores(t_feats, memory_v1, contrast_idx),
+                      temperature))
+        out_s = torch.exp(
+            torch.div(_gathered_scores(s_feats, memory_v2, contrast_idx),
+                      temperature))
+
+        z_stats = None
+        if z_s < 0 or z_t < 0:
+            z_s, z_t, z_stats = self._set_normalisers(out_s, out_t, z_s, z_t)
+        loss = (self.criterion_s_t(torch.div(out_s, z_s)) +
+                self.criterion_s_t(torch.div(out_t, z_t)))
+
+        feats = (s_feats.detach().to(contrast.memory_v1.dtype),
+                 t_feats.detach().to(contrast.memory_v1.dtype))
+        if distributed:
+            self._pending.append((idx, *feats, z_stats))
+        else:
+            self._update_memory(idx, *feats, momentum)
         return self.loss_weight * loss.reshape(())
+
+    def _indices(self, data_samples: List,
+                 device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The positive indices (N, ) and contrast indices (N, K + 1)."""
+        first = data_samples[0]
+        if 'sample_idx' not in first:
+            raise KeyError(
+                'CRDLoss needs data samples with a `sample_idx` (the row of '
+                'each sample in the memory bank); wrap the training set in '
+                "dict(type='mmsakd.CRDSampleDataset', ...) and pack it with "
+                "dict(type='mmsakd.PackCRDInputs')")
+        for key in ('sample_idx', 'contrast_sample_idxs'):
+            if key in first and not isinstance(first.get(key), torch.Tensor):
+                raise TypeError(f'CRDLoss: `{key}` must be a tensor, got '
+                                f'{type(first.get(key)).__name__}')
+        idx = torch.stack([s.sample_idx for s in data_samples]).to(device)
+        idx = idx.view(-1)
+        if 'contrast_sample_idxs' in first:
+            contrast_idx = torch.stack(
+                [s.contrast_sample_idxs for s in data_samples]).to(device)
+        else:
+            # MMRazor's sampler and random stream
+            contrast_idx = self.contrast.multinomial.draw(
+                idx.numel() * (self.contrast.neg_sample + 1)).view(
+                    idx.numel(), -1).to(device)
+            contrast_idx.select(1, 0).copy_(idx)
+        return idx, contrast_idx
+
+    def _set_normalisers(self, out_s: torch.Tensor, out_t: torch.Tensor,
+                         z_s: float, z_t: float) -> Tuple[float, float, list]:
+        """Set unset constants ``Z`` from this batch, as MMRazor does."""
+        params = self.contrast.params
+        n_sample = self.contrast.memory_v1.size(0)
+        stats = [0.0, 0.0, 0.0, 0.0]
+        with torch.no_grad():
+            if z_s < 0:
+                params[2] = out_s.mean() * n_sample
+                z_s = params[2].item()
+                stats[0:2] = [out_s.double().sum().item(), out_s.numel()]
+            if z_t < 0:
+                params[3] = out_t.mean() * n_sample
+                z_t = params[3].item()
+                stats[2:4] = [out_t.double().sum().item(), out_t.numel()]
+        print_log(
+            f'CRDLoss: normalisation constants Z_s={z_s:.1f}, '
+            f'Z_t={z_t:.1f} (set from the first batch)',
+            logger='current')
+        return z_s, z_t, stats
+
+    @torch.no_grad()
+    def _update_memory(self, idx: torch.Tensor, feat_s: torch.Tensor,
+                       feat_t: torch.Tensor, momentum: float) -> None:
+        """MMRazor's momentum update of the rows ``idx`` of both banks."""
+        for memory, feats in ((self.contrast.memory_v1, feat_s),
+                              (self.contrast.memory_v2, feat_t)):
+            rows = torch.index_select(memory, 0, idx.view(-1))
+            rows.mul_(momentum)
+            rows.add_(torch.mul(feats, 1 - momentum))
+            norm = rows.pow(2).sum(1, keepdim=True).pow(0.5)
+            memory.index_copy_(0, idx, rows.div(norm))
+
+    @torch.no_grad()
+    def sync_memory(self) -> None:
+        """Apply the queued memory updates of every rank on every rank.
+
+        A collective call in distributed training: every rank calls it once
+        per iteration, after the backward pass, whether or not it called
+        ``forward`` in that iteration (under spot-adaptive gates a rank may
+        select no sample). Ranks may queue different numbers of samples.
+        Without distributed training it does nothing (``forward`` already
+        updated the bank).
+        """
+        if not _distributed():
+            self._pending.clear()
+            return
+        pending, self._pending = self._pending, []
+        memory = self.contrast.memory_v1
+        device, dim = memory.device, memory.size(1)
+        if pending:
+            idx = torch.cat([p[0].view(-1) for p in pending])
+            feats = torch.cat(
+                [torch.cat([p[1], p[2]], dim=1) for p in pending])
+        else:
+            idx = torch.zeros(0, dtype=torch.long, device=device)
+            feats = memory.new_zeros((0, 2 * dim))
+        z_stats = [0.0] * 4
+        for entry in pending:
+            if entry[3] is not None:
+                z_stats = [a + b for a, b in zip(z_stats, entry[3])]
+        local = torch.tensor([idx.numel(), *z_stats],
+                             dtype=torch.float64,
+                             device=device)
+        world = dist.get_world_size()
+        stats = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(stats, local)
+        stats = torch.stack(stats).tolist()
+        sizes = [int(row[0]) for row in stats]
+        longest = max(sizes)
+        if longest > 0:
+            idx_pad = idx.new_zeros(longest)
+            idx_pad[:idx.numel()] = idx
+            feats_pad = feats.new_zeros((longest, 2 * dim))
+            feats_pad[:feats.size(0)] = feats
+            all_idx = [torch.empty_like(idx_pad) for _ in range(world)]
+            all_feats = [torch.empty_like(feats_pad) for _ in range(world)]
+            dist.all_gather(all_idx, idx_pad)
+            dist.all_gather(all_feats, feats_pad)
+            idx = torch.cat([t[:n] for t, n in zip(all_idx, sizes)])
+            feats = torch.cat([t[:n] for t, n in zip(all_feats, sizes)])
+            momentum = self.contrast.params[4].item()
+            self._update_memory(idx, feats[:, :dim], feats[:, dim:], momentum)
+        n_sample = memory.size(0)
+        params = self.contrast.params
+        for slot, column in ((2, 1), (3, 3)):
+            count = sum(row[column + 1] for row in stats)
+            if count > 0:
+                total = sum(row[column] for row in stats)
+                params[slot] = total / count * n_sample

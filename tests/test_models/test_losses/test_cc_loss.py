@@ -3,9 +3,11 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.optim import build_optim_wrapper
 
-from mmsakd.models.losses import CCLoss
+from mmsakd.models.losses import CCLoss, SpotWiseLoss
 from mmsakd.registry import MODELS
+from tests.test_models.test_losses.utils import gated_call
 
 
 def embed(linear, f):
@@ -213,3 +215,71 @@ def test_build_from_registry():
             loss_weight=0.02))
     assert isinstance(loss, CCLoss)
     assert loss.embed_t.in_features == 256 and loss.detach_teacher_embed
+
+
+def test_min_samples():
+    # consecutive-sample pairs need two samples
+    assert CCLoss.min_samples == 2
+
+
+def test_detached_teacher_embed_requires_no_grad():
+    loss = CCLoss(4, 6, detach_teacher_embed=True)
+    assert not any(p.requires_grad for p in loss.embed_t.parameters())
+    assert all(p.requires_grad for p in loss.embed_s.parameters())
+    loss.detach_teacher_embed = False
+    assert all(p.requires_grad for p in loss.parameters())
+    assert all(p.requires_grad for p in CCLoss(4, 6).parameters())
+
+
+@pytest.mark.parametrize('detach', [True, False])
+def test_teacher_embed_over_optimizer_steps(detach):
+    """SGD with momentum and weight decay through MMEngine's optimizer
+    constructor, over steps that select some, none or all samples at the
+    CC spot, or skip the loss: a detached teacher embedding never moves."""
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.student = nn.Linear(5, 4)
+    model.loss_cc = SpotWiseLoss(
+        CCLoss(4, 6, feat_dim=8, detach_teacher_embed=detach,
+               loss_weight=0.02))
+    optim_wrapper = build_optim_wrapper(
+        model,
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(
+                type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
+            paramwise_cfg=dict(custom_keys={'loss_cc': dict(lr_mult=1.0)})))
+    cc = model.loss_cc.loss
+    initial = [p.detach().clone() for p in cc.parameters()]
+    steps = [
+        torch.tensor([1., 0., 1., 1., 0., 0.]),
+        torch.zeros(6),
+        torch.ones(6),
+        None,  # the CC loss is not called in this step
+        torch.zeros(6),
+        torch.tensor([0., 1., 1., 0., 1., 1.]),
+    ]
+    for gates in steps:
+        before = [p.detach().clone() for p in cc.embed_t.parameters()]
+        x, t = torch.randn(6, 5), torch.randn(6, 6)
+        s = model.student(x)
+        loss = s.pow(2).mean()
+        if gates is not None:
+            loss = loss + gated_call(model.loss_cc, gates, s, t)
+        optim_wrapper.update_params(loss)
+        moved = [
+            not torch.equal(p, p0)
+            for p, p0 in zip(cc.embed_t.parameters(), before)
+        ]
+        if detach:
+            assert not any(moved)
+            assert all(p.grad is None for p in cc.embed_t.parameters())
+        else:
+            # trained: even a step that selects no sample moves it (weight
+            # decay and momentum on a zero gradient); a step without the
+            # loss leaves it alone
+            assert all(moved) == (gates is not None)
+    final = list(cc.parameters())
+    changed = [not torch.equal(p, p0) for p, p0 in zip(final, initial)]
+    # embed_s.weight, embed_s.bias, embed_t.weight, embed_t.bias
+    assert changed == [True, True, not detach, not detach]
