@@ -298,8 +298,9 @@ class SpotWiseLoss(nn.Module):
         if gates is None:
             return self.loss(*args, **kwargs)
         if not isinstance(gates, Tensor) or gates.dim() != 1:
-            raise ValueError('gates must be a (B, ) tensor, got '
-                             f'{getattr(gates, "shape", gates)!r}')
+            got = (f'shape {tuple(gates.shape)}' if isinstance(
+                gates, Tensor) else type(gates).__name__)
+            raise ValueError(f'gates must be a (B, ) tensor, got {got}')
         gates = gates.detach()
         values = self._ordered_arguments(args, kwargs)
         batch = self._check_batch(gates, values)

@@ -360,16 +360,16 @@ class Net(nn.Module):
     def __init__(self, seed):
         super().__init__()
         torch.manual_seed(seed)
-        self.fc = nn.Linear(5, 10)
+        self.head = nn.Linear(5, 10)
 
     def forward(self, x):
-        return self.fc(x)
+        return self.head(x)
 
 
 def distiller_cfg(**mapping):
     return dict(
-        student_recorders=dict(fc=dict(type='ModuleOutputs', source='fc')),
-        teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='fc')),
+        student_recorders=dict(fc=dict(type='ModuleOutputs', source='head')),
+        teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head')),
         distill_losses=dict(
             loss_kd=dict(
                 type='mmsakd.SpotWiseLoss',
@@ -380,7 +380,7 @@ def distiller_cfg(**mapping):
 
 def test_distiller_checks_mappings_and_passes_the_gates():
     distiller = SpotAdaptiveDistiller(
-        pool_source='fc',
+        pool_source='head',
         **distiller_cfg(
             preds_S=dict(from_student=True, recorder='fc'),
             preds_T=dict(from_student=False, recorder='fc')))
@@ -407,7 +407,7 @@ def test_distiller_checks_mappings_and_passes_the_gates():
     # MMRazor's mapping check reads the wrapped loss's signature
     with pytest.raises(AssertionError, match='logits_S'):
         SpotAdaptiveDistiller(
-            pool_source='fc',
+            pool_source='head',
             **distiller_cfg(
                 logits_S=dict(from_student=True, recorder='fc'),
                 preds_T=dict(from_student=False, recorder='fc')))
