@@ -1,6 +1,7 @@
 import os.path as osp
 
 import pytest
+from mmengine.registry import DefaultScope
 
 import mmsakd  # noqa: F401  (compat layer before anything imports mmrazor)
 from tests.helpers import SHARED_CIFAR, write_fake_cifar100
@@ -17,3 +18,14 @@ def shared_cifar100():
         pytest.skip(f'real CIFAR-100 copy not found at {SHARED_CIFAR} '
                     '(only present on the project machines)')
     return SHARED_CIFAR
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Each test starts with the default scope the previous one found: a
+    Runner built in a test makes its config's scope the current one, and
+    registry look-ups in later tests would otherwise depend on the order."""
+    scopes = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(scopes)

@@ -125,9 +125,10 @@ class _Segment:
     Args:
         module (nn.Module): What runs; for the backbone a ``GraphModule``
             that shares the backbone's submodules.
-        end (tuple, optional): ``(module path, call number)`` of the call
-            whose output is the boundary, to find it in the model's own
-            forward; None to take it from ``source``.
+        end (tuple): ``(module path, call number)`` of the call whose
+            output is the boundary, to find it in the model's own forward:
+            the number counts from 0, -1 is the last call, and None (a
+            described unit) the next call that ends no earlier unit.
         tuple_io (bool): The module takes a tuple of feature maps and
             returns one or a tuple (MMPretrain necks and heads); it runs on
             ``(x, )`` and its last output is the boundary.
@@ -135,7 +136,7 @@ class _Segment:
 
     def __init__(self,
                  module: nn.Module,
-                 end: Tuple[str, int],
+                 end: Tuple[str, Optional[int]],
                  tuple_io: bool = False):
         self.module = module
         self.end = end
