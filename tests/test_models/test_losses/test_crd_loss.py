@@ -4,8 +4,9 @@ import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from mmsakd.models.losses import CRDLoss
+from mmsakd.models.losses import CRDLoss, SpotWiseLoss
 from mmsakd.registry import MODELS
+from tests.test_models.test_losses.utils import gated_call
 
 SMALL = dict(neg_num=4, sample_n=16, dim_out=8)
 
@@ -131,7 +132,6 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
     (our loss, their loss, our grads, their grads). With ``gates``, ours
     runs inside ``SpotWiseLoss`` and theirs on the selected rows times
     ``n / B``, as the gate does."""
-    from mmsakd.models.losses import SpotWiseLoss
     results = []
     for loss in (ours, theirs):
         s_in = s.clone().requires_grad_()
@@ -140,9 +140,8 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
         if gates is None:
             value = loss(s_in, t_in, samples)
         elif loss is ours:
-            wrapper = SpotWiseLoss(loss)
-            with wrapper.gated(gates):
-                value = wrapper(s_in, t_in, samples)
+            value = gated_call(SpotWiseLoss(loss), gates, s_in, t_in,
+                               samples)
         else:
             keep = gates.nonzero(as_tuple=True)[0]
             value = loss(s_in[keep], t_in[keep],
