@@ -4,8 +4,9 @@ import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from mmsakd.models.losses import CRDLoss
+from mmsakd.models.losses import CRDLoss, SpotWiseLoss
 from mmsakd.registry import MODELS
+from tests.test_models.test_losses.utils import gated_call
 
 SMALL = dict(neg_num=4, sample_n=16, dim_out=8)
 
@@ -131,7 +132,6 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
     (our loss, their loss, our grads, their grads). With ``gates``, ours
     runs inside ``SpotWiseLoss`` and theirs on the selected rows times
     ``n / B``, as the gate does."""
-    from mmsakd.models.losses import SpotWiseLoss
     results = []
     for loss in (ours, theirs):
         s_in = s.clone().requires_grad_()
@@ -140,9 +140,8 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
         if gates is None:
             value = loss(s_in, t_in, samples)
         elif loss is ours:
-            wrapper = SpotWiseLoss(loss)
-            with wrapper.gated(gates):
-                value = wrapper(s_in, t_in, samples)
+            value = gated_call(SpotWiseLoss(loss), gates, s_in, t_in,
+                               samples)
         else:
             keep = gates.nonzero(as_tuple=True)[0]
             value = loss(s_in[keep], t_in[keep],
@@ -247,3 +246,38 @@ def test_sample_indices_of_shape_one_are_accepted():
         sample.sample_idx = sample.sample_idx.view(1)
     torch.manual_seed(11)
     assert torch.equal(CRDLoss(**BANK)(s, t, samples), expected)
+
+
+def test_large_banks_match_mmrazor_in_float64():
+    """With thousands of negatives MMRazor's float32 log(m Pn / (P + c))
+    rounds each near-zero term (about 1e-4 relative error on the sum at
+    K=16384); this loss stays at float32 precision of the exact value,
+    i.e. MMRazor's formula evaluated in float64."""
+    sizes = dict(neg_num=4096, sample_n=8192, dim_out=16)
+    torch.manual_seed(12)
+    reference = mmrazor_crd_cls()(**sizes)
+    ours = CRDLoss(**sizes)
+    ours.load_state_dict(reference.state_dict())
+    reference.double()
+    generator = torch.Generator().manual_seed(13)
+    for step in range(2):
+        s = F.normalize(torch.randn(8, 16, generator=generator), dim=1)
+        t = F.normalize(torch.randn(8, 16, generator=generator), dim=1)
+        idx = torch.randperm(sizes['sample_n'], generator=generator)[:8]
+        samples = [
+            BaseDataElement(
+                sample_idx=idx[i],
+                contrast_sample_idxs=torch.cat([
+                    idx[i:i + 1],
+                    torch.randint(sizes['sample_n'], (4096, ),
+                                  generator=generator)
+                ])) for i in range(8)
+        ]
+        s_in = s.clone().requires_grad_()
+        s_ref = s.double().requires_grad_()
+        value = ours(s_in, t, samples)
+        expected = reference(s_ref, t.double(), samples).reshape(())
+        value.backward()
+        expected.backward()
+        assert relative_error(value.double(), expected) < 1e-6
+        assert relative_error(s_in.grad.double(), s_ref.grad) < 1e-5
