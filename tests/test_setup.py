@@ -6,12 +6,15 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from tests.helpers import REPO
 
 IGNORE = shutil.ignore_patterns('.git', '.venv', 'work_dirs', 'data', '.mim',
                                 '*.egg-info', 'build', 'dist', '__pycache__')
 
 
+@pytest.mark.slow
 def test_wheel_ships_configs_and_tools(tmp_path):
     src = tmp_path / 'src'
     shutil.copytree(REPO, src, ignore=IGNORE, symlinks=True)

@@ -30,6 +30,7 @@ class _RunsCode:
         return (os.system, ('echo compromised',))
 
 
+@pytest.mark.slow
 def test_unpatched_torch_refuses_runner_checkpoints(tmp_path):
     """Documents why the allow-list exists (torch >= 2.6 default)."""
     path = str(tmp_path / 'ckpt.pth')

@@ -34,6 +34,7 @@ def test_packaged_configs_are_the_repo_configs():
     assert osp.isfile(osp.join(path, '.mim', 'tools', 'train.py'))
 
 
+@pytest.mark.slow
 def test_without_mmsakd_import_mmengine_refuses_the_path(tmp_path):
     result = run_python(
         'from mmengine.config import Config\n'

@@ -34,12 +34,14 @@ def _env():
                 MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
 
 
+@pytest.mark.slow
 def test_stock_mmengine_cannot_start_ddp_without_cuda():
     result = run_python(START_DDP, env=_env())
     assert result.returncode != 0
     assert 'NVIDIA driver' in result.stderr or 'CUDA' in result.stderr
 
 
+@pytest.mark.slow
 def test_ddp_starts_on_cpu_with_gloo():
     result = run_python('import mmsakd\n' + START_DDP, env=_env())
     assert result.returncode == 0, result.stderr

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mmsakd.compat import mmrazor_torch2, patch_mmrazor_quantization_imports
@@ -7,6 +8,7 @@ IMPORT_MMRAZOR = 'from mmrazor.models import SingleTeacherDistill'
 PATCH_FILE = mmrazor_torch2.__file__
 
 
+@pytest.mark.slow
 def test_stock_mmrazor_does_not_import_on_this_torch():
     """Documents why the patch exists: without it, mmrazor.models fails."""
     assert int(torch.__version__.split('.')[0]) >= 2
@@ -15,6 +17,7 @@ def test_stock_mmrazor_does_not_import_on_this_torch():
     assert 'torch>=1.13' in result.stderr
 
 
+@pytest.mark.slow
 def test_mmrazor_imports_after_patch():
     # load the patch module on its own: importing mmsakd would apply it
     result = run_python(

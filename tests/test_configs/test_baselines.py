@@ -49,6 +49,7 @@ def tiny_cifar_config(path: str, data_root: str, work_dir: str) -> Config:
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', BASELINES)
 def test_baseline_trains_two_iterations(name, fake_cifar100, tmp_path):
     cfg = tiny_cifar_config(f'{REPO}/configs/baselines/{name}.py',

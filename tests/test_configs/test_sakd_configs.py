@@ -30,6 +30,7 @@ def test_every_distiller_has_a_sakd_config_that_swaps_only_the_model():
         assert sakd.model.type == 'mmsakd.SpotAdaptiveDistill'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', SAKD)
 def test_sakd_config_trains_two_iterations(name, fake_cifar100, tmp_path):
     cfg = tiny_cifar_config(f'{REPO}/configs/sakd/{name}.py', fake_cifar100,

@@ -4,6 +4,9 @@ import pytest
 
 from tests.helpers import REPO, run_tool
 
+# they train end to end or launch subprocesses
+pytestmark = pytest.mark.slow
+
 
 def test_benchmark_reports_ratios_from_real_runs(tmp_path):
     out = tmp_path / 'bench.json'

@@ -139,6 +139,7 @@ def test_convert_gives_the_reference_logits(arch, tmp_path):
     check_same_logits(ref, model)
 
 
+@pytest.mark.slow
 def test_cli_converts_a_sakd_checkpoint(tmp_path):
     ref = make_reference('resnet8x4')
     src, dst = str(tmp_path / 'best.pth'), str(tmp_path / 'out' / 'r.pth')

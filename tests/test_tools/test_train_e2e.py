@@ -13,6 +13,9 @@ import torch
 
 from tests.helpers import REPO, run_tool
 
+# they train end to end or launch subprocesses
+pytestmark = pytest.mark.slow
+
 TEACHER_CFG = f'{REPO}/configs/demo/resnet18-w32_digits.py'
 KD_CFG = f'{REPO}/configs/demo/kd-fitnet_r18w32-r18w16_digits.py'
 TINY = [
