@@ -9,7 +9,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-
 from setuptools import find_packages, setup
 
 REPO = osp.dirname(osp.abspath(__file__))

@@ -36,8 +36,7 @@ from mmrazor.registry import TASK_UTILS as MMRAZOR_TASK_UTILS
 from mmrazor.registry import TRANSFORMS as MMRAZOR_TRANSFORMS
 from mmrazor.registry import VISBACKENDS as MMRAZOR_VISBACKENDS
 from mmrazor.registry import VISUALIZERS as MMRAZOR_VISUALIZERS
-from mmrazor.registry import \
-    WEIGHT_INITIALIZERS as MMRAZOR_WEIGHT_INITIALIZERS
+from mmrazor.registry import WEIGHT_INITIALIZERS as MMRAZOR_WEIGHT_INITIALIZERS
 
 SCOPE = 'mmsakd'
 
@@ -48,8 +47,7 @@ def _child(name: str, parent: Registry, *locations: str) -> Registry:
 
 
 RUNNERS = _child('runner', MMRAZOR_RUNNERS)
-RUNNER_CONSTRUCTORS = _child('runner constructor',
-                             MMRAZOR_RUNNER_CONSTRUCTORS)
+RUNNER_CONSTRUCTORS = _child('runner constructor', MMRAZOR_RUNNER_CONSTRUCTORS)
 LOOPS = _child('loop', MMRAZOR_LOOPS, 'mmsakd.engine')
 HOOKS = _child('hook', MMRAZOR_HOOKS, 'mmsakd.engine')
 DATASETS = _child('dataset', MMRAZOR_DATASETS, 'mmsakd.datasets')
@@ -58,8 +56,7 @@ DATA_SAMPLERS = _child('data sampler', MMRAZOR_DATA_SAMPLERS,
 TRANSFORMS = _child('transform', MMRAZOR_TRANSFORMS, 'mmsakd.datasets')
 MODELS = _child('model', MMRAZOR_MODELS, 'mmsakd.models')
 MODEL_WRAPPERS = _child('model_wrapper', MMRAZOR_MODEL_WRAPPERS)
-WEIGHT_INITIALIZERS = _child('weight initializer',
-                             MMRAZOR_WEIGHT_INITIALIZERS)
+WEIGHT_INITIALIZERS = _child('weight initializer', MMRAZOR_WEIGHT_INITIALIZERS)
 OPTIMIZERS = _child('optimizer', MMRAZOR_OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optimizer_wrapper', MMRAZOR_OPTIM_WRAPPERS)
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',

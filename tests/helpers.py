@@ -6,30 +6,21 @@ import subprocess
 import sys
 
 import numpy as np
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_CIFAR = osp.join(
     osp.dirname(REPO), 'shared', 'data', 'cifar100-resplit')
 
 
-def run_python(code: str, cwd: str = None, env: dict = None,
+def run_python(code: str,
+               cwd: str = None,
+               env: dict = None,
                timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (no mmsakd imported)."""
     return subprocess.run([sys.executable, '-c', code],
                           cwd=cwd or REPO,
-                          env={**os.environ, **(env or {})},
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
-
-
-def run_tool(args: list, cwd: str = None, env: dict = None,
-             timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a script of ``tools/`` with this interpreter."""
-    cmd = args if args[0].endswith('.sh') else [sys.executable] + args
-    return subprocess.run(cmd,
-                          cwd=cwd or REPO,
                           env={
-                              **os.environ, 'PYTHON': sys.executable,
+                              **os.environ,
                               **(env or {})
                           },
                           capture_output=True,
@@ -37,7 +28,27 @@ def run_tool(args: list, cwd: str = None, env: dict = None,
                           timeout=timeout)
 
 
-def write_fake_cifar100(root: str, n_train: int = 64, n_test: int = 32,
+def run_tool(args: list,
+             cwd: str = None,
+             env: dict = None,
+             timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a script of ``tools/`` with this interpreter."""
+    cmd = args if args[0].endswith('.sh') else [sys.executable] + args
+    return subprocess.run(
+        cmd,
+        cwd=cwd or REPO,
+        env={
+            **os.environ, 'PYTHON': sys.executable,
+            **(env or {})
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout)
+
+
+def write_fake_cifar100(root: str,
+                        n_train: int = 64,
+                        n_test: int = 32,
                         seed: int = 0) -> str:
     """Write a tiny CIFAR-100 in the official pickle layout under ``root``."""
     rng = np.random.default_rng(seed)
@@ -54,6 +65,9 @@ def write_fake_cifar100(root: str, n_train: int = 64, n_test: int = 32,
         with open(osp.join(folder, split), 'wb') as f:
             pickle.dump(entry, f)
     with open(osp.join(folder, 'meta'), 'wb') as f:
-        pickle.dump({'fine_label_names': [f'c{i}' for i in range(100)],
-                     'coarse_label_names': [f's{i}' for i in range(20)]}, f)
+        pickle.dump(
+            {
+                'fine_label_names': [f'c{i}' for i in range(100)],
+                'coarse_label_names': [f's{i}' for i in range(20)]
+            }, f)
     return root

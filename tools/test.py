@@ -25,8 +25,9 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmsakd.compat import check_checkpoint_fits  # noqa: E402
-from mmsakd.utils import (CfgOptionsAction, launcher_problem,  # noqa
-                          load_config, merge_cfg_options, teardown_dist)
+from mmsakd.utils import launcher_problem  # noqa
+from mmsakd.utils import (CfgOptionsAction, load_config, merge_cfg_options,
+                          teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')

@@ -25,9 +25,10 @@ from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmsakd.compat import checkpoint_is_intact  # noqa: E402
-from mmsakd.utils import (CfgOptionsAction, check_num_classes,  # noqa
-                          check_teacher_ckpt, launcher_problem, load_config,
-                          merge_cfg_options, teardown_dist)
+from mmsakd.utils import check_num_classes  # noqa
+from mmsakd.utils import (CfgOptionsAction, check_teacher_ckpt,
+                          launcher_problem, load_config, merge_cfg_options,
+                          teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -72,10 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'xxx=yyy format; lists as key="[a,b]" or key=a,b, nested as '
         'key="[(a,b),(c,d)]" (quotes required, no spaces)')
     parser.add_argument(
-        '--launcher',
-        choices=LAUNCHERS,
-        default='none',
-        help='job launcher')
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or
     # --local_rank (older); accept both
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -128,8 +126,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
 
     def set_dataloader(key, value):
-        for name in ('train_dataloader', 'val_dataloader',
-                     'test_dataloader'):
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             loader = cfg.get(name, None)
             if isinstance(loader, (dict, ConfigDict)):
                 loader[key] = value

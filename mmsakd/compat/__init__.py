@@ -18,12 +18,11 @@ works around, idempotent, and a no-op where it is not needed:
 
 :func:`apply_compat_patches` runs when :mod:`mmsakd` is imported.
 """
-from .atomic_checkpoint import (checkpoint_is_intact,
-                                newest_intact_checkpoint,
+from .atomic_checkpoint import (checkpoint_is_intact, newest_intact_checkpoint,
                                 patch_atomic_checkpoints)
 from .checkpoint import (CheckpointLoadError,
-                         allow_mmengine_checkpoint_globals,
-                         restricted_getattr, use_weights_only_loader)
+                         allow_mmengine_checkpoint_globals, restricted_getattr,
+                         use_weights_only_loader)
 from .config_paths import register_config_package
 from .connector_init import patch_connector_init
 from .dist import patch_cpu_distributed

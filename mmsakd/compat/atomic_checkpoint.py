@@ -48,7 +48,8 @@ def checkpoint_is_intact(path: str) -> bool:
         return False
 
 
-def newest_intact_checkpoint(directory: str, pattern: str = '*.pth',
+def newest_intact_checkpoint(directory: str,
+                             pattern: str = '*.pth',
                              exclude: str = 'best_*') -> Optional[str]:
     """The most recently written intact checkpoint of ``directory``.
 
@@ -62,8 +63,8 @@ def newest_intact_checkpoint(directory: str, pattern: str = '*.pth',
     """
     candidates = [
         p for p in glob.glob(osp.join(glob.escape(directory), pattern))
-        if osp.isfile(p) and not (
-            exclude and fnmatch.fnmatch(osp.basename(p), exclude))
+        if osp.isfile(p)
+        and not (exclude and fnmatch.fnmatch(osp.basename(p), exclude))
     ]
     candidates.sort(key=osp.getmtime, reverse=True)
     for path in candidates:
@@ -83,7 +84,9 @@ def _is_local(filename: str, file_client_args, backend_args) -> bool:
 def _wrap_save(original):
 
     @functools.wraps(original)
-    def save_checkpoint(checkpoint, filename, file_client_args=None,
+    def save_checkpoint(checkpoint,
+                        filename,
+                        file_client_args=None,
                         backend_args=None):
         if not _is_local(str(filename), file_client_args, backend_args):
             return original(checkpoint, filename, file_client_args,
@@ -165,8 +168,8 @@ def patch_atomic_checkpoints() -> list:
 
     patched = []
     for name, wrap, modules in (
-        ('save_checkpoint', _wrap_save,
-         (checkpoint_module, runner_pkg, runner_module)),
+        ('save_checkpoint', _wrap_save, (checkpoint_module, runner_pkg,
+                                         runner_module)),
         ('find_latest_checkpoint', _wrap_find,
          (checkpoint_module, runner_pkg, runner_module, _flexible_runner)),
     ):

@@ -71,23 +71,21 @@ def _numpy_globals() -> list:
     core = getattr(np, '_core', None) or np.core  # numpy 2 / numpy 1
     multiarray = core.multiarray
     names = [
-        (multiarray._reconstruct,
-         f'{multiarray.__name__}._reconstruct'),
+        (multiarray._reconstruct, f'{multiarray.__name__}._reconstruct'),
         (multiarray.scalar, f'{multiarray.__name__}.scalar'),
     ]
     if multiarray.__name__ != 'numpy.core.multiarray':
         # checkpoints written with numpy 1.x name the old module
-        names += [
-            (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
-            (multiarray.scalar, 'numpy.core.multiarray.scalar')
-        ]
+        names += [(multiarray._reconstruct,
+                   'numpy.core.multiarray._reconstruct'),
+                  (multiarray.scalar, 'numpy.core.multiarray.scalar')]
     names += [np.ndarray, np.dtype]
     # numpy >= 1.25 pickles dtypes through their classes (Float64DType...)
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         names += [
-            getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
-            and isinstance(getattr(dtypes, n), type)
+            getattr(dtypes, n) for n in dir(dtypes)
+            if n.endswith('DType') and isinstance(getattr(dtypes, n), type)
         ]
     return names
 
@@ -100,8 +98,8 @@ def numpy_globals_by_name() -> dict:
     """
     table = {}
     for entry in _numpy_globals():
-        obj, name = entry if isinstance(entry, tuple) else (
-            entry, f'{entry.__module__}.{entry.__name__}')
+        obj, name = entry if isinstance(
+            entry, tuple) else (entry, f'{entry.__module__}.{entry.__name__}')
         table[name] = obj
     return table
 
@@ -242,8 +240,7 @@ def use_weights_only_loader() -> list:
     loader = mmengine_checkpoint.CheckpointLoader
     patched = []
     if loader._schemes.get('') is not load_from_local_weights_only:
-        loader.register_scheme(
-            '', load_from_local_weights_only, force=True)
+        loader.register_scheme('', load_from_local_weights_only, force=True)
         patched.append('CheckpointLoader[""]')
     if mmengine_checkpoint.load_url is not load_url_weights_only:
         mmengine_checkpoint.load_url = load_url_weights_only

@@ -65,9 +65,9 @@ def _part(state_dict: Mapping, prefix: str) -> 'OrderedDict':
                        if k.startswith(prefix))
     metadata = getattr(state_dict, '_metadata', None)
     if metadata is not None:
-        part._metadata = OrderedDict(
-            (k[len(prefix):], v) for k, v in metadata.items()
-            if k.startswith(prefix))
+        part._metadata = OrderedDict((k[len(prefix):], v)
+                                     for k, v in metadata.items()
+                                     if k.startswith(prefix))
     return part
 
 
@@ -100,15 +100,14 @@ def _first_modules(keys: List[str]) -> List[str]:
 
 
 def _summary(problems: Dict[str, List[str]]) -> str:
-    return '; '.join(
-        f'{len(keys)} key(s) {what} (e.g. '
-        f'{", ".join(_first_modules(keys))})'
-        for what, keys in problems.items())
+    return '; '.join(f'{len(keys)} key(s) {what} (e.g. '
+                     f'{", ".join(_first_modules(keys))})'
+                     for what, keys in problems.items())
 
 
 def _distill_parts(state_dict: Mapping) -> List[Tuple[str, str]]:
-    return [(prefix, who) for prefix, who in DISTILL_PARTS
-            if any(k.startswith(prefix) for k in state_dict)]
+    return [(prefix, who) for prefix, who in DISTILL_PARTS if any(
+        k.startswith(prefix) for k in state_dict)]
 
 
 def _extract_how(path: str, prefix: str) -> str:
@@ -154,24 +153,24 @@ def select_state_dict(model: nn.Module,
         return _part(state_dict, prefix), (
             f'{key}={path!r} is a distillation checkpoint; loaded its '
             f'{prefix[:-1]}.* part (the {who} of that run)')
-    lines = [f'{key}={path!r} does not fit {type(model).__name__}: '
-             f'{_summary(problems)}.']
+    lines = [
+        f'{key}={path!r} does not fit {type(model).__name__}: '
+        f'{_summary(problems)}.'
+    ]
     if fitting:
         names = ' and '.join(f'{p}*' for p, _ in fitting)
-        lines.append(
-            f'It is a distillation checkpoint whose {names} part'
-            f'{"s both fit" if len(fitting) > 1 else " fits"}: ' +
-            ('' if key == TEACHER_KEY else 'evaluate it with the '
-             'distillation config it was trained with, or ') +
-            'extract the part you mean, e.g. ' +
-            _extract_how(path, fitting[0][0]) +
-            f', and pass part.pth as {key}.')
+        lines.append(f'It is a distillation checkpoint whose {names} part'
+                     f'{"s both fit" if len(fitting) > 1 else " fits"}: ' +
+                     ('' if key == TEACHER_KEY else 'evaluate it with the '
+                      'distillation config it was trained with, or ') +
+                     'extract the part you mean, e.g. ' +
+                     _extract_how(path, fitting[0][0]) +
+                     f', and pass part.pth as {key}.')
         raise CheckpointLoadError(path, ' '.join(lines), key=key)
     if parts:
-        lines.append(
-            'It is a distillation checkpoint (parts ' +
-            ', '.join(f'{p}*' for p, _ in parts) +
-            '), and none of them is this model.')
+        lines.append('It is a distillation checkpoint (parts ' +
+                     ', '.join(f'{p}*' for p, _ in parts) +
+                     '), and none of them is this model.')
     model_parts = _distill_parts(expected)
     if model_parts and not parts:
         lines.append(
@@ -223,11 +222,12 @@ def load_teacher_checkpoint(model: nn.Module, filename: str, *args,
     from mmengine.runner.checkpoint import load_state_dict
 
     state_dict, note = select_state_dict(
-        model, _load_state_dict(filename, TEACHER_KEY), filename,
-        TEACHER_KEY)
+        model, _load_state_dict(filename, TEACHER_KEY), filename, TEACHER_KEY)
     load_state_dict(model, state_dict, strict=True)
-    print_log(note or f'{TEACHER_KEY}: loaded {filename} (strict)',
-              logger='current', level=30 if note else 20)
+    print_log(
+        note or f'{TEACHER_KEY}: loaded {filename} (strict)',
+        logger='current',
+        level=30 if note else 20)
     return state_dict
 
 

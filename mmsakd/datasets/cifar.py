@@ -80,8 +80,7 @@ class CIFAR100(NonEmptyDatasetMixin, MMPretrainCIFAR100):
         root = self.data_prefix['root']
         files = ', '.join(self._expected_files())
         how = ('set dataset.download=True on a machine with internet access'
-               if not self.download else
-               f'download {self.url} by hand')
+               if not self.download else f'download {self.url} by hand')
         msg = (f'CIFAR-100 not found or corrupt under data_root={root!r}: '
                f'expected {files}. To fix: {how} and extract it into '
                f'{root!r} (giving {osp.join(root, self.base_folder)}), or '
@@ -112,13 +111,12 @@ class CIFAR100(NonEmptyDatasetMixin, MMPretrainCIFAR100):
         entry = load_data_pickle(get(path), path)
         key = 'labels' if isinstance(entry, dict) and 'labels' in entry \
             else 'fine_labels'
-        if not (isinstance(entry, dict) and 'data' in entry
-                and key in entry):
+        if not (isinstance(entry, dict) and 'data' in entry and key in entry):
             raise ValueError(
                 f'{path} is not a CIFAR-100 data file: expected a dict with '
-                f'"data" and "fine_labels", got {type(entry).__name__}'
-                + (f' with keys {sorted(map(str, entry))[:8]}'
-                   if isinstance(entry, dict) else ''))
+                f'"data" and "fine_labels", got {type(entry).__name__}' +
+                (f' with keys {sorted(map(str, entry))[:8]}' if isinstance(
+                    entry, dict) else ''))
         imgs = np.asarray(entry['data'])
         labels = np.asarray(entry[key])
         if imgs.ndim != 2 or imgs.shape[1] != 3 * 32 * 32 or \

@@ -75,8 +75,8 @@ def load_data_pickle(data: bytes, path: str, encoding: str = 'latin1'):
             'else could run code). Replace the file with one of the '
             'official release, or re-create it from numpy arrays and '
             'lists.') from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
-            KeyError, IndexError, AttributeError, UnicodeDecodeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
+            IndexError, AttributeError, UnicodeDecodeError) as e:
         raise CorruptPickleError(
             f'cannot read {path}: it is not a valid pickle (corrupt or '
             f'truncated: {type(e).__name__}: {e}). Replace it with the '

@@ -134,8 +134,9 @@ def _check_type(key: str, value, current) -> None:
                                       and leaf in NUMERIC_KEYS)
     if leaf == 'milestones' or isinstance(current, (list, tuple)):
         items = value if isinstance(value, (list, tuple)) else [value]
-        numbers = (numeric or isinstance(current, (list, tuple)) and current
-                   and all(_is_number(v) for v in current))
+        numbers = (
+            numeric or isinstance(current, (list, tuple)) and current
+            and all(_is_number(v) for v in current))
         if numbers and not all(_is_number(v) for v in items):
             raise ValueError(
                 f'--cfg-options {key}={value!r}: expected a list of numbers, '
@@ -143,11 +144,10 @@ def _check_type(key: str, value, current) -> None:
         return
     if numeric and not _is_number(value):
         example = current if _is_number(current) else 1
-        raise ValueError(
-            f'--cfg-options {key}={value!r}: expected a number'
-            + (f' (the config has {key}={current!r})'
-               if current is not _MISSING else '') +
-            f'; e.g. --cfg-options {key}={example}')
+        raise ValueError(f'--cfg-options {key}={value!r}: expected a number' +
+                         (f' (the config has {key}={current!r})'
+                          if current is not _MISSING else '') +
+                         f'; e.g. --cfg-options {key}={example}')
 
 
 def merge_cfg_options(cfg: Config, options: Optional[dict]) -> Config:

@@ -123,8 +123,8 @@ def check_num_classes(model, cfg: Config) -> None:
     Raises:
         ValueError: Naming the head, its ``num_classes`` and the dataset.
     """
-    found = _dataset_classes(
-        (cfg.get('train_dataloader', None) or {}).get('dataset', None))
+    found = _dataset_classes((cfg.get('train_dataloader', None)
+                              or {}).get('dataset', None))
     if found is None:
         return
     dataset, n = found

@@ -41,8 +41,7 @@ def test_the_patch_is_applied_everywhere_and_idempotent():
     assert patch_atomic_checkpoints() == []
     for module in (checkpoint_module, runner_module):
         assert getattr(module.save_checkpoint, '_mmsakd_atomic_patched')
-        assert getattr(module.find_latest_checkpoint,
-                       '_mmsakd_atomic_patched')
+        assert getattr(module.find_latest_checkpoint, '_mmsakd_atomic_patched')
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
@@ -81,8 +80,8 @@ def test_intact_means_a_complete_archive(tmp_path):
 
 
 def _work_dir(tmp_path, truncate_last=True):
-    for i, name in enumerate(('epoch_1.pth', 'best_acc_epoch_2.pth',
-                              'epoch_2.pth')):
+    names = ('epoch_1.pth', 'best_acc_epoch_2.pth', 'epoch_2.pth')
+    for i, name in enumerate(names):
         torch.save(dict(i=i), tmp_path / name)
         os.utime(tmp_path / name, (time.time() + i, time.time() + i))
     if truncate_last:
@@ -112,8 +111,8 @@ def warnings_of_mmengine():
     logger.removeHandler(records)
 
 
-def test_resume_auto_skips_a_truncated_last_checkpoint(
-        tmp_path, warnings_of_mmengine):
+def test_resume_auto_skips_a_truncated_last_checkpoint(tmp_path,
+                                                       warnings_of_mmengine):
     work_dir = _work_dir(tmp_path)
     assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
         work_dir, 'epoch_1.pth')  # not best_*: it has no optimizer state
@@ -126,8 +125,8 @@ def test_resume_auto_skips_a_truncated_last_checkpoint(
     assert original(work_dir) == osp.join(work_dir, 'epoch_2.pth')
 
 
-def test_resume_auto_uses_an_intact_last_checkpoint(
-        tmp_path, warnings_of_mmengine):
+def test_resume_auto_uses_an_intact_last_checkpoint(tmp_path,
+                                                    warnings_of_mmengine):
     work_dir = _work_dir(tmp_path, truncate_last=False)
     assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
         work_dir, 'epoch_2.pth')
@@ -144,8 +143,9 @@ def test_resume_auto_with_nothing_to_resume_says_where_it_looked(
 
 def test_newest_intact_checkpoint_by_pattern(tmp_path):
     work_dir = _work_dir(tmp_path)
-    assert newest_intact_checkpoint(work_dir, 'best_*.pth', '') == osp.join(
-        work_dir, 'best_acc_epoch_2.pth')
+    assert newest_intact_checkpoint(work_dir, 'best_*.pth',
+                                    '') == osp.join(work_dir,
+                                                    'best_acc_epoch_2.pth')
     assert newest_intact_checkpoint(work_dir, 'none_*.pth') is None
 
 

@@ -18,8 +18,14 @@ def _runner_like_checkpoint(path):
     hub.update_scalar('train/lr', np.float64(0.05))
     torch.save(
         {
-            'meta': {'epoch': 1, 'iter': 8, 'seed': np.int64(1029)},
-            'state_dict': {'w': torch.ones(3)},
+            'meta': {
+                'epoch': 1,
+                'iter': 8,
+                'seed': np.int64(1029)
+            },
+            'state_dict': {
+                'w': torch.ones(3)
+            },
             'message_hub': hub.state_dict(),
         }, path)
 
@@ -27,7 +33,7 @@ def _runner_like_checkpoint(path):
 class _RunsCode:
 
     def __reduce__(self):
-        return (os.system, ('echo compromised',))
+        return (os.system, ('echo compromised', ))
 
 
 @pytest.mark.slow
@@ -50,8 +56,8 @@ def test_runner_checkpoint_loads_with_weights_only(tmp_path):
     assert buf.mean() == pytest.approx(1.5)
     assert ckpt['meta']['seed'] == 1029
     # and through mmengine's own loader (resume, load_from, teacher_ckpt)
-    assert torch.equal(_load_checkpoint(path)['state_dict']['w'],
-                       torch.ones(3))
+    assert torch.equal(
+        _load_checkpoint(path)['state_dict']['w'], torch.ones(3))
 
 
 def test_code_running_checkpoint_still_refused(tmp_path):
@@ -63,8 +69,8 @@ def test_code_running_checkpoint_still_refused(tmp_path):
 
 def test_getattr_is_restricted_to_history_buffer_methods():
     assert restricted_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
-    refused = ((HistoryBuffer, '__init__'),
-               (HistoryBuffer, '_set_default_statistics'),
+    refused = ((HistoryBuffer, '__init__'), (HistoryBuffer,
+                                             '_set_default_statistics'),
                (np.ndarray, 'tofile'), (os, 'system'))
     for owner, name in refused:
         with pytest.raises(pickle.UnpicklingError, match='refused getattr'):

@@ -54,15 +54,15 @@ def test_editable_install_location_fallback():
         stock == patched
 
 
-def test_checkout_without_install_step_says_to_install(tmp_path,
-                                                       monkeypatch):
+def test_checkout_without_install_step_says_to_install(tmp_path, monkeypatch):
     from mmsakd.compat.config_paths import installed_path
 
     # a fresh clone: the package folder has no .mim (the install makes it)
     package = tmp_path / 'clone' / 'mmsakd'
     package.mkdir(parents=True)
     monkeypatch.setattr(mmsakd, '__file__', str(package / '__init__.py'))
-    with pytest.raises(FileNotFoundError,
-                       match=r'mmsakd\'s configs are not installed .*clone/'
-                       r'mmsakd/.mim is missing.*tools/setup_env.sh'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'mmsakd\'s configs are not installed .*clone/'
+            r'mmsakd/.mim is missing.*tools/setup_env.sh'):
         installed_path(lambda name: str(package), 'mmsakd')

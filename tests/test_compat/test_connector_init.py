@@ -63,12 +63,11 @@ def test_connector_init_cfg_is_applied(tmp_path):
         seed=2,
         init_cfg=dict(type='Pretrained', checkpoint=path, prefix=PREFIX))
     default_before = state(target.connectors['default'])
-    assert not same(state(target.connectors['loaded']),
-                    state(source.connectors['loaded']))
+    assert not same(
+        state(target.connectors['loaded']), state(source.connectors['loaded']))
     target.init_weights()
     assert same(
-        state(target.connectors['loaded']),
-        state(source.connectors['loaded']))
+        state(target.connectors['loaded']), state(source.connectors['loaded']))
     # a connector without init_cfg keeps its initialisation
     assert same(state(target.connectors['default']), default_before)
 

@@ -30,8 +30,12 @@ print('wrapped', model.device_ids)
 
 
 def _env():
-    return dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-                MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
+    return dict(
+        RANK='0',
+        LOCAL_RANK='0',
+        WORLD_SIZE='1',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(_free_port()))
 
 
 @pytest.mark.slow

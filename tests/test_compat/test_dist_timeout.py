@@ -50,8 +50,12 @@ def _free_port() -> int:
 
 
 def _env(rank=0, world=1, port=None):
-    return dict(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port or _free_port()))
+    return dict(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port or _free_port()))
 
 
 def test_the_default_timeout_reaches_the_process_group():
@@ -61,9 +65,15 @@ def test_the_default_timeout_reaches_the_process_group():
 
 
 def test_the_timeout_can_be_overridden():
-    result = subprocess.run([sys.executable, '-c', START, '45'], cwd=REPO,
-                            env={**os.environ, **_env()},
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', START, '45'],
+                            cwd=REPO,
+                            env={
+                                **os.environ,
+                                **_env()
+                            },
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'timeout 45.0' in result.stdout
 
@@ -71,9 +81,14 @@ def test_the_timeout_can_be_overridden():
 def test_a_stalled_rank_fails_the_collective_after_the_timeout():
     port = _free_port()
     ranks = [
-        subprocess.Popen([sys.executable, '-c', STALL, '3'], cwd=REPO,
-                         env={**os.environ, **_env(rank, 2, port)},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        subprocess.Popen([sys.executable, '-c', STALL, '3'],
+                         cwd=REPO,
+                         env={
+                             **os.environ,
+                             **_env(rank, 2, port)
+                         },
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE,
                          text=True) for rank in (0, 1)
     ]
     try:

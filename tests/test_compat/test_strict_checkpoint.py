@@ -80,17 +80,18 @@ def test_teacher_of_another_depth_fails_with_a_summary(tmp_path):
     msg = str(e.value)
     assert f"model.teacher_ckpt='{path}' does not fit" in msg
     # resnet14 has two more blocks per stage than resnet8
-    assert ('36 key(s) missing (e.g. backbone.layer1.1.conv1.weight, '
-            'backbone.layer1.1.bn1.weight, backbone.layer1.1.conv2.weight'
-            ) in msg
+    assert (
+        '36 key(s) missing (e.g. backbone.layer1.1.conv1.weight, '
+        'backbone.layer1.1.bn1.weight, backbone.layer1.1.conv2.weight') in msg
     assert 'repdistiller2mmsakd.py' in msg
 
 
 def test_teacher_with_other_shapes_fails_naming_them(tmp_path):
     path = _save(MODELS.build(_classifier(8, arch='x4')), tmp_path / 'x4.pth')
-    with pytest.raises(CheckpointLoadError,
-                       match=r'of another shape \(e.g. backbone.stem.0.weight '
-                       r'\(checkpoint \(32, 3, 3, 3\), model \(16, 3, 3, 3\)'):
+    with pytest.raises(
+            CheckpointLoadError,
+            match=r'of another shape \(e.g. backbone.stem.0.weight '
+            r'\(checkpoint \(32, 3, 3, 3\), model \(16, 3, 3, 3\)'):
         _distill(path, teacher=8)
 
 
@@ -100,8 +101,8 @@ def test_unpatched_mmrazor_loads_a_wrong_teacher_silently(tmp_path):
     teacher = MODELS.build(_classifier(14))
     # only logs the missing keys; layer1.1 keeps its random weights
     load_checkpoint(teacher, path)
-    assert 'backbone.layer1.1.conv1.weight' not in torch.load(path)[
-        'state_dict']
+    assert 'backbone.layer1.1.conv1.weight' not in torch.load(
+        path)['state_dict']
 
 
 def test_distillation_checkpoint_gives_its_teacher_part(tmp_path):
@@ -116,24 +117,25 @@ def test_distillation_checkpoint_gives_its_student_part(tmp_path):
     run = _distill(teacher=14, student=8)
     path = _save(run, tmp_path / 'kd_run.pth')
     model = _distill(path, teacher=8, student=8)
-    assert _same(model.teacher.state_dict(),
-                 run.architecture.state_dict())
+    assert _same(model.teacher.state_dict(), run.architecture.state_dict())
 
 
 def test_ambiguous_distillation_checkpoint_says_how_to_extract(tmp_path):
     path = _save(_distill(teacher=8, student=8), tmp_path / 'self.pth')
-    with pytest.raises(CheckpointLoadError,
-                       match='architecture.* and teacher.* parts both fit: '
-                       'extract the part you mean'):
+    with pytest.raises(
+            CheckpointLoadError,
+            match='architecture.* and teacher.* parts both fit: '
+            'extract the part you mean'):
         _distill(path, teacher=8)
 
 
 def test_classifier_checkpoint_for_a_distillation_model(tmp_path):
     path = _save(MODELS.build(_classifier(8)), tmp_path / 'r8.pth')
-    with pytest.raises(CheckpointLoadError,
-                       match="CHECKPOINT='.*' does not fit "
-                       'SingleTeacherDistill: .* missing .* unexpected.* '
-                       'evaluate it with the config it was trained with'):
+    with pytest.raises(
+            CheckpointLoadError,
+            match="CHECKPOINT='.*' does not fit "
+            'SingleTeacherDistill: .* missing .* unexpected.* '
+            'evaluate it with the config it was trained with'):
         check_checkpoint_fits(_distill(), path, 'CHECKPOINT')
 
 
@@ -145,12 +147,12 @@ def test_own_checkpoint_fits(tmp_path):
 
 def test_distillation_checkpoint_for_a_classifier_config(tmp_path):
     path = _save(_distill(), tmp_path / 'kd.pth')
-    with pytest.raises(CheckpointLoadError,
-                       match="CHECKPOINT='.*' does not fit ImageClassifier: "
-                       '.* whose architecture.* part fits: evaluate it with '
-                       'the distillation config'):
-        check_checkpoint_fits(MODELS.build(_classifier(8)), path,
-                              'CHECKPOINT')
+    with pytest.raises(
+            CheckpointLoadError,
+            match="CHECKPOINT='.*' does not fit ImageClassifier: "
+            '.* whose architecture.* part fits: evaluate it with '
+            'the distillation config'):
+        check_checkpoint_fits(MODELS.build(_classifier(8)), path, 'CHECKPOINT')
 
 
 @pytest.fixture
@@ -163,17 +165,22 @@ def no_weights_only_env(monkeypatch):
 def evil_ckpt(tmp_path):
     marker = tmp_path / 'compromised'
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {'w': torch.ones(1)}, 'x': _CreatesFile(marker)},
-               path)
+    torch.save({
+        'state_dict': {
+            'w': torch.ones(1)
+        },
+        'x': _CreatesFile(marker)
+    }, path)
     return path, marker
 
 
 def test_env_cannot_turn_off_weights_only_for_teacher(no_weights_only_env,
                                                       evil_ckpt):
     path, marker = evil_ckpt
-    with pytest.raises(CheckpointLoadError,
-                       match='model.teacher_ckpt: refused to load .*could '
-                       'run code') as e:
+    with pytest.raises(
+            CheckpointLoadError,
+            match='model.teacher_ckpt: refused to load .*could '
+            'run code') as e:
         _distill(path)
     assert e.value.refused and not marker.exists()
     assert 'weights_only=False' not in str(e.value)
@@ -209,8 +216,7 @@ def test_env_cannot_turn_off_weights_only_for_urls(no_weights_only_env,
     monkeypatch.setattr(torch.hub, 'download_url_to_file',
                         lambda url, dst, *a, **k: shutil.copy(path, dst))
     with pytest.raises(CheckpointLoadError, match='refused'):
-        _load_checkpoint(
-            'https://example.org/evil.pth', map_location='cpu')
+        _load_checkpoint('https://example.org/evil.pth', map_location='cpu')
     assert not marker.exists()
 
 
@@ -221,9 +227,10 @@ def test_garbage_is_called_corrupt_not_dangerous(tmp_path, content):
     path = str(tmp_path / 'garbage.pth')
     with open(path, 'wb') as f:
         f.write(content)
-    with pytest.raises(CheckpointLoadError,
-                       match=f'model.teacher_ckpt: cannot read {path}: it is '
-                       'not a valid PyTorch checkpoint') as e:
+    with pytest.raises(
+            CheckpointLoadError,
+            match=f'model.teacher_ckpt: cannot read {path}: it is '
+            'not a valid PyTorch checkpoint') as e:
         _distill(path)
     assert not e.value.refused
     assert 'run code' not in str(e.value)

@@ -37,8 +37,11 @@ def tiny_cifar_config(path: str, data_root: str, work_dir: str) -> Config:
         if 'dataset' in dataset:  # a wrapper such as CRD's sampler
             dataset.neg_num = 8
             dataset = dataset.dataset
-        dataset.update(data_root=data_root, download=False,
-                       verify_checksum=False, indices=n)
+        dataset.update(
+            data_root=data_root,
+            download=False,
+            verify_checksum=False,
+            indices=n)
     cfg.test_dataloader = cfg.val_dataloader
     losses = cfg.model.distiller.distill_losses
     if 'loss_crd' in losses:
@@ -59,8 +62,10 @@ def test_baseline_trains_two_iterations(name, fake_cifar100, tmp_path):
     assert runner.iter == 2
     scalars = runner.message_hub.log_scalars
     distill = [k for k in scalars if k.startswith('train/distill.')]
-    expected = {f'train/distill.{k}' for k in cfg.model.distiller
-                .distill_losses}
+    expected = {
+        f'train/distill.{k}'
+        for k in cfg.model.distiller.distill_losses
+    }
     assert set(distill) == expected
     for key in distill + ['train/loss']:
         assert math.isfinite(scalars[key].current()), key

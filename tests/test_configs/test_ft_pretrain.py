@@ -20,8 +20,8 @@ def paraphraser_state(model):
 @pytest.mark.slow
 def test_ft_trains_with_the_pretrained_paraphraser(fake_cifar100, tmp_path):
     pretrain = tiny_cifar_config(
-        f'{REPO}/configs/baselines/ft_res56_res20_pretrain.py',
-        fake_cifar100, str(tmp_path / 'pretrain'))
+        f'{REPO}/configs/baselines/ft_res56_res20_pretrain.py', fake_cifar100,
+        str(tmp_path / 'pretrain'))
     pretrain.default_hooks.checkpoint.interval = 1
     # a random teacher's eval-mode BN lets layer3 grow without bound;
     # batch statistics keep the reconstruction loss finite

@@ -62,16 +62,16 @@ def batch(size: int, seed: int = 0) -> dict:
     inputs, samples = [], []
     for i in range(BATCH):
         inputs.append(
-            torch.randint(0, 256, (3, size, size), generator=g,
-                          dtype=torch.uint8))
+            torch.randint(
+                0, 256, (3, size, size), generator=g, dtype=torch.uint8))
         sample = DataSample().set_gt_label(
             int(torch.randint(0, 1000, (1, ), generator=g)))
         # what MMRazor's CRD dataset adds (used by the CRD config only)
         sample.set_data(
             dict(
                 sample_idx=torch.tensor(i),
-                contrast_sample_idxs=torch.randint(
-                    0, 64, (17, ), generator=g)))
+                contrast_sample_idxs=torch.randint(0, 64, (17, ),
+                                                   generator=g)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -92,9 +92,8 @@ def test_swapped_by_type_alone_trains_two_iterations(name):
         dict(
             optimizer=dict(
                 type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
-            paramwise_cfg=dict(custom_keys={
-                'sakd_': dict(lr_mult=0.5, decay_mult=2.0)
-            })))
+            paramwise_cfg=dict(
+                custom_keys={'sakd_': dict(lr_mult=0.5, decay_mult=2.0)})))
     model.train()
     log = model.train_step(batch(cfg.input_size), optim)
     assert all(math.isfinite(float(v)) for v in log.values()), log
@@ -104,10 +103,7 @@ def test_swapped_by_type_alone_trains_two_iterations(name):
     loss, log = model.parse_losses(losses)
     assert math.isfinite(loss.item())
     optim.backward(loss)
-    trainable = {
-        n: p
-        for n, p in model.named_parameters() if p.requires_grad
-    }
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert not any(n.startswith('teacher.') for n in trainable)
     missing = [n for n, p in trainable.items() if p.grad is None]
     assert not missing, missing[:5]

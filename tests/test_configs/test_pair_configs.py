@@ -69,13 +69,12 @@ def test_sakd_config_swaps_only_the_model(name):
     homo = PAIRS[name][-1]
     sakd = Config.fromfile(f'{REPO}/configs/sakd/crd_{name}.py')
     base = Config.fromfile(f'{REPO}/configs/baselines/crd_{name}.py')
-    differs = {k for k in set(sakd) | set(base)
-               if sakd.get(k) != base.get(k)}
+    differs = {k for k in set(sakd) | set(base) if sakd.get(k) != base.get(k)}
     assert differs == {'model'}, differs
     assert sakd.model.type == 'mmsakd.SpotAdaptiveDistill'
     assert sakd.model.sakd.gamma == 1.0
-    assert sakd.model.sakd.policy.init == (
-        'distill_all' if homo else 'default')
+    assert sakd.model.sakd.policy.init == ('distill_all'
+                                           if homo else 'default')
     # apart from the algorithm and its SAKD settings, the same model
     swapped = {
         k: v
@@ -115,8 +114,7 @@ def test_sakd_config_builds_and_its_loss_is_finite(name, one_thread,
                             fake_cifar100, str(tmp_path))
     # a memory bank of 16 rows and 4 negatives: the batch below indexes
     # rows 0-3, and a full-size bank would only slow the build down
-    cfg.model.distiller.distill_losses.loss_crd.update(
-        neg_num=4, sample_n=16)
+    cfg.model.distiller.distill_losses.loss_crd.update(neg_num=4, sample_n=16)
     assert 'input_shape' not in cfg.model.sakd  # the 32x32 default
     with DefaultScope.overwrite_default_scope('mmsakd'):
         model = MODELS.build(cfg.model)

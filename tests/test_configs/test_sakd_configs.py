@@ -24,8 +24,10 @@ def test_every_distiller_has_a_sakd_config_that_swaps_only_the_model():
     for name in SAKD:
         sakd = Config.fromfile(f'{REPO}/configs/sakd/{name}.py')
         base = Config.fromfile(f'{REPO}/configs/baselines/{name}.py')
-        differs = {k for k in set(sakd) | set(base)
-                   if sakd.get(k) != base.get(k)}
+        differs = {
+            k
+            for k in set(sakd) | set(base) if sakd.get(k) != base.get(k)
+        }
         assert differs == {'model'}, (name, differs)
         assert sakd.model.type == 'mmsakd.SpotAdaptiveDistill'
 

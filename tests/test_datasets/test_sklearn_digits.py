@@ -18,8 +18,8 @@ def test_splits_are_disjoint_stratified_and_cifar_shaped():
     assert counts.min() >= 35 and counts.max() <= 37
     # no image is in both splits
     tr = {train.get_data_info(i)['img'].tobytes() for i in range(len(train))}
-    dup = sum(test.get_data_info(i)['img'].tobytes() in tr
-              for i in range(len(test)))
+    dup = sum(
+        test.get_data_info(i)['img'].tobytes() in tr for i in range(len(test)))
     assert dup == 0
 
 
@@ -33,7 +33,8 @@ def test_deterministic_and_resizable():
 
 def test_pipeline_packs_inputs():
     ds = SklearnDigits(
-        split='train', indices=3,
+        split='train',
+        indices=3,
         pipeline=[dict(type='mmpretrain.PackInputs')])
     item = ds[0]
     assert tuple(item['inputs'].shape) == (3, 32, 32)
@@ -51,7 +52,8 @@ def test_bad_arguments_name_the_key(kwargs, key):
 
 
 def test_empty_selection_names_the_setting():
-    with pytest.raises(ValueError,
-                       match=r"SklearnDigits\(split='test', indices=0\) has "
-                       'no samples: dataset.indices must select'):
+    with pytest.raises(
+            ValueError,
+            match=r"SklearnDigits\(split='test', indices=0\) has "
+            'no samples: dataset.indices must select'):
         SklearnDigits(split='test', indices=0)

@@ -18,9 +18,13 @@ def _runner(work_dir='/work'):
 
 def test_names_the_loss_the_epoch_and_the_iteration():
     hook = CheckFiniteLossHook()
-    outputs = dict(loss=torch.tensor(NAN), student_loss=torch.tensor(1.0),
-                   **{'distill.loss_kd': torch.tensor(NAN),
-                      'sakd.rate.neck': torch.tensor(NAN)})
+    outputs = dict(
+        loss=torch.tensor(NAN),
+        student_loss=torch.tensor(1.0),
+        **{
+            'distill.loss_kd': torch.tensor(NAN),
+            'sakd.rate.neck': torch.tensor(NAN)
+        })
     with pytest.raises(FloatingPointError) as error:
         hook.after_train_iter(_runner(), 1, outputs=outputs)
     message = str(error.value)
@@ -36,9 +40,12 @@ def test_names_the_loss_the_epoch_and_the_iteration():
 def test_finite_losses_and_logged_values_pass():
     hook = CheckFiniteLossHook()
     hook.after_train_iter(
-        _runner(), 0,
-        outputs=dict(loss=torch.tensor(2.0), loss_kd=torch.tensor(1.0),
-                     route_ce=torch.tensor(float('inf'))))
+        _runner(),
+        0,
+        outputs=dict(
+            loss=torch.tensor(2.0),
+            loss_kd=torch.tensor(1.0),
+            route_ce=torch.tensor(float('inf'))))
     hook.after_train_iter(_runner(), 0, outputs=None)
 
 
@@ -56,8 +63,8 @@ def test_refuses_to_save_non_finite_weights():
     with pytest.raises(FloatingPointError) as error:
         hook.before_save_checkpoint(_runner(), checkpoint)
     assert ('Refusing to save a checkpoint with non-finite weights (epoch 2, '
-            'iteration 8): 5 tensors, e.g. w0, w1, w2 and 2 more'
-            ) in str(error.value)
+            'iteration 8): 5 tensors, e.g. w0, w1, w2 and 2 more') in str(
+                error.value)
     checkpoint['state_dict'] = dict(ok=torch.ones(2))
     hook.before_save_checkpoint(_runner(), checkpoint)
 
@@ -68,20 +75,24 @@ def _weights(path):
 
 def test_names_the_checkpoints_it_leaves(tmp_path):
     torch.save({}, tmp_path / 'best_acc_epoch_1.pth')
-    with pytest.raises(FloatingPointError,
-                       match=f'the checkpoints in {tmp_path} '
-                       r'\(best_acc_epoch_1.pth\) are left as they were'):
+    with pytest.raises(
+            FloatingPointError,
+            match=f'the checkpoints in {tmp_path} '
+            r'\(best_acc_epoch_1.pth\) are left as they were'):
         CheckFiniteLossHook().after_train_iter(
-            _runner(work_dir=str(tmp_path)), 0,
+            _runner(work_dir=str(tmp_path)),
+            0,
             outputs=dict(loss=torch.tensor(NAN)))
     # last_checkpoint names the checkpoint to resume
     with open(tmp_path / 'last_checkpoint', 'w') as f:
         f.write(f'{tmp_path}/epoch_3.pth')
-    with pytest.raises(FloatingPointError,
-                       match=f'the last checkpoint, {tmp_path}/epoch_3.pth, '
-                       'is left as it was'):
+    with pytest.raises(
+            FloatingPointError,
+            match=f'the last checkpoint, {tmp_path}/epoch_3.pth, '
+            'is left as it was'):
         CheckFiniteLossHook().after_train_iter(
-            _runner(work_dir=str(tmp_path)), 0,
+            _runner(work_dir=str(tmp_path)),
+            0,
             outputs=dict(loss=torch.tensor(NAN)))
 
 
@@ -90,8 +101,8 @@ def test_runner_stops_and_keeps_the_last_good_checkpoints(tmp_path):
     run stops there; the epoch-1 and best checkpoints stay, nothing from
     epoch 2 is written."""
     work_dir = str(tmp_path)
-    runner = toy_runner(work_dir, [CheckFiniteLossHook()], max_epochs=2,
-                        nan_at=5)
+    runner = toy_runner(
+        work_dir, [CheckFiniteLossHook()], max_epochs=2, nan_at=5)
     # epoch 1 is finite: the NaN sample only enters from epoch 2
     runner.train_dataloader.dataset.nan_at = None
     original = runner.train_loop.run_epoch
@@ -122,7 +133,10 @@ class _Overflow(Hook):
     iteration was finite, the weights after it are not."""
     priority = 'LOWEST'
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         with torch.no_grad():
             runner.model.linear.weight.fill_(float('inf'))
@@ -130,12 +144,16 @@ class _Overflow(Hook):
 
 def test_weights_made_non_finite_by_the_last_update_are_not_saved(tmp_path):
     work_dir = str(tmp_path)
-    runner = toy_runner(work_dir, [CheckFiniteLossHook(), _Overflow()],
-                        max_epochs=1, n=2, batch_size=2)
-    with pytest.raises(FloatingPointError,
-                       match='Non-finite weights at the end of epoch 1 '
-                       r'\(iteration 1\): 1 tensors, e.g. linear.weight. No '
-                       'checkpoint of this epoch was written and it was not '
-                       'validated'):
+    runner = toy_runner(
+        work_dir, [CheckFiniteLossHook(), _Overflow()],
+        max_epochs=1,
+        n=2,
+        batch_size=2)
+    with pytest.raises(
+            FloatingPointError,
+            match='Non-finite weights at the end of epoch 1 '
+            r'\(iteration 1\): 1 tensors, e.g. linear.weight. No '
+            'checkpoint of this epoch was written and it was not '
+            'validated'):
         runner.train()
     assert glob.glob(f'{work_dir}/*.pth') == []

@@ -28,8 +28,8 @@ def global_batch(step):
             sample_idx=idx[i],
             contrast_sample_idxs=torch.cat([
                 idx[i:i + 1],
-                torch.randint(BANK['sample_n'], (BANK['neg_num'], ),
-                              generator=generator)
+                torch.randint(
+                    BANK['sample_n'], (BANK['neg_num'], ), generator=generator)
             ])) for i in range(size)
     ]
     return s, t, samples
@@ -58,8 +58,11 @@ def _worker(rank, world, port, out_dir, sync):
 
     import mmsakd  # noqa: F401
     from mmsakd.engine import CRDMemorySyncHook
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world)
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
+        world_size=world)
     loss = build_loss()
     runner = SimpleNamespace(model=torch.nn.ModuleDict(dict(crd=loss)))
     hook = CRDMemorySyncHook()
@@ -86,8 +89,8 @@ def _worker(rank, world, port, out_dir, sync):
         error = ''
     except RuntimeError as e:
         error = str(e)
-    torch.save(dict(state=state, error=error),
-               osp.join(out_dir, f'rank{rank}.pth'))
+    torch.save(
+        dict(state=state, error=error), osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
 
 
@@ -122,15 +125,16 @@ def max_difference(a, b):
 def test_banks_identical_across_ranks_and_equal_to_one_process(tmp_path):
     rank0, rank1 = run_ranks(tmp_path)
     reference = one_process_banks()
-    for key in ('contrast.memory_v1', 'contrast.memory_v2',
-                'contrast.params'):
+    for key in ('contrast.memory_v1', 'contrast.memory_v2', 'contrast.params'):
         assert torch.equal(rank0['state'][key], rank1['state'][key]), key
     assert max_difference(rank0['state'], rank1['state']) == 0
     # the banks are exactly the one-process banks; Z to float rounding
     for key in ('contrast.memory_v1', 'contrast.memory_v2'):
         assert torch.equal(rank0['state'][key], reference[key]), key
-    assert torch.allclose(rank0['state']['contrast.params'],
-                          reference['contrast.params'], rtol=1e-6)
+    assert torch.allclose(
+        rank0['state']['contrast.params'],
+        reference['contrast.params'],
+        rtol=1e-6)
     assert not torch.equal(reference['contrast.memory_v1'],
                            build_loss().contrast.memory_v1)
     for result in (rank0, rank1):
@@ -138,11 +142,12 @@ def test_banks_identical_across_ranks_and_equal_to_one_process(tmp_path):
     banks = ('contrast.memory_v1', 'contrast.memory_v2')
     z_ours = rank0['state']['contrast.params'][2:4]
     z_ref = reference['contrast.params'][2:4]
-    print('max |rank0 - rank1|:',
-          max_difference(rank0['state'], rank1['state']),
+    print('max |rank0 - rank1|:', max_difference(rank0['state'],
+                                                 rank1['state']),
           '| max |bank(rank0) - bank(one process)|:',
-          max_difference({k: rank0['state'][k] for k in banks}, reference),
-          '| max relative Z difference:',
+          max_difference({k: rank0['state'][k]
+                          for k in banks},
+                         reference), '| max relative Z difference:',
           ((z_ours - z_ref).abs() / z_ref).max().item())
 
 

@@ -10,8 +10,12 @@ from mmsakd.models.sakd import SpotPolicyHead
 def _runner(epoch=0, max_epochs=5, it=0, max_iters=100):
     model = nn.Module()
     model.sakd_policy = SpotPolicyHead(in_channels=4, num_decisions=2)
-    return SimpleNamespace(model=model, epoch=epoch, max_epochs=max_epochs,
-                           iter=it, max_iters=max_iters)
+    return SimpleNamespace(
+        model=model,
+        epoch=epoch,
+        max_epochs=max_epochs,
+        iter=it,
+        max_iters=max_iters)
 
 
 @pytest.mark.parametrize('mode, middle', [('linear', 3.0),

@@ -16,8 +16,11 @@ def _files(work_dir):
 def _train(work_dir, epochs, **kw):
     # 8 samples / 2 per batch = 4 iterations per epoch; windows of 3
     # iterations straddle the epochs (and the checkpoints)
-    toy_runner(work_dir, [SpotStatisticsHook(interval=3)], rates=True,
-               max_epochs=epochs, **kw).train()
+    toy_runner(
+        work_dir, [SpotStatisticsHook(interval=3)],
+        rates=True,
+        max_epochs=epochs,
+        **kw).train()
 
 
 def test_rows_are_read_from_the_outputs(tmp_path):
@@ -42,8 +45,7 @@ def test_resume_writes_the_files_of_an_uninterrupted_run(tmp_path):
     # its epoch-1 checkpoint, as after a kill during epoch 2
     resumed = str(tmp_path / 'resumed')
     _train(resumed, 2)
-    _train(resumed, 3, resume=True,
-           load_from=osp.join(resumed, 'epoch_1.pth'))
+    _train(resumed, 3, resume=True, load_from=osp.join(resumed, 'epoch_1.pth'))
     assert _files(resumed) == expected
 
 

@@ -56,8 +56,9 @@ class ToyMetric(BaseMetric):
     default_prefix = 'toy'
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        self.results += [abs(float(d['pred'] - d['target']))
-                         for d in data_samples]
+        self.results += [
+            abs(float(d['pred'] - d['target'])) for d in data_samples
+        ]
 
     def compute_metrics(self, results: list) -> dict:
         return dict(accuracy=1 - sum(results) / len(results))

@@ -29,13 +29,11 @@ class DDPTestConvNet(StagedBackboneMixin, BaseBackbone):
 
     def __init__(self, width: int = 4, out_indices=(-1, )) -> None:
         super().__init__(init_cfg=None)
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU())
         self.layer1 = nn.Sequential(
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU())
         self.layer2 = nn.Sequential(
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
-            nn.ReLU())
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.ReLU())
         self._init_stages(out_indices)
 
 
@@ -67,10 +65,12 @@ def pair(recorder, s_key, t_key):
 DISTILLER = dict(
     type='ConfigurableDistiller',
     student_recorders=dict(
-        f1=rec('backbone.layer1'), f2=rec('backbone.layer2'),
+        f1=rec('backbone.layer1'),
+        f2=rec('backbone.layer2'),
         logits=rec('head.fc')),
     teacher_recorders=dict(
-        f1=rec('backbone.layer1'), f2=rec('backbone.layer2'),
+        f1=rec('backbone.layer1'),
+        f2=rec('backbone.layer2'),
         logits=rec('head.fc')),
     distill_losses=dict(
         loss_at1=dict(type='ATLoss', loss_weight=100.0),
@@ -91,8 +91,7 @@ def build_model() -> BaseModel:
                 architecture=classifier(4),
                 teacher=classifier(6),
                 distiller=DISTILLER,
-                data_preprocessor=dict(
-                    type='mmpretrain.ClsDataPreprocessor'),
+                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
                 sakd=dict(
                     # a bias so large that every gate is 1 whatever Gumbel
                     # noise a rank draws, and the straight-through gradient
@@ -114,9 +113,8 @@ def optim_wrapper(model):
         dict(
             optimizer=dict(
                 type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
-            paramwise_cfg=dict(custom_keys={
-                'sakd_': dict(lr_mult=0.5, decay_mult=2.0)
-            })))
+            paramwise_cfg=dict(
+                custom_keys={'sakd_': dict(lr_mult=0.5, decay_mult=2.0)})))
 
 
 def global_batch(step, rows):
@@ -126,8 +124,7 @@ def global_batch(step, rows):
     return dict(
         inputs=x[rows],
         data_samples=[
-            DataSample().set_gt_label(int(labels[i]))
-            for i in range(2 * B)
+            DataSample().set_gt_label(int(labels[i])) for i in range(2 * B)
         ][rows])
 
 
@@ -145,8 +142,11 @@ def _worker(rank, world, port, out_dir):
     from mmengine.model import MMDistributedDataParallel
 
     import mmsakd  # noqa: F401
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world)
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
+        world_size=world)
     model = MMDistributedDataParallel(
         module=build_model(), broadcast_buffers=False)
     rates = train(model, slice(rank * B, (rank + 1) * B))
@@ -154,8 +154,8 @@ def _worker(rank, world, port, out_dir):
         name: p.detach().clone()
         for name, p in model.module.named_parameters()
     }
-    torch.save(dict(params=params, rates=rates),
-               osp.join(out_dir, f'rank{rank}.pth'))
+    torch.save(
+        dict(params=params, rates=rates), osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
 
 

@@ -81,7 +81,9 @@ class ResNet(Classifier):
         self.layer3 = self._make_layer(filters[3], n, 2)
         self.fc = nn.Linear(filters[3], num_classes)
 
-    def _make_layer(self, planes: int, blocks: int,
+    def _make_layer(self,
+                    planes: int,
+                    blocks: int,
                     stride: int = 1) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes:
@@ -106,8 +108,7 @@ class WideBlock(nn.Module):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(
-            in_planes, out_planes, 3, stride, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_planes)
         self.relu2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(out_planes, out_planes, 3, 1, 1, bias=False)
@@ -131,8 +132,7 @@ class WideBlock(nn.Module):
 
 class NetworkBlock(nn.Module):
 
-    def __init__(self, n: int, in_planes: int, out_planes: int,
-                 stride: int):
+    def __init__(self, n: int, in_planes: int, out_planes: int, stride: int):
         super().__init__()
         self.layer = nn.Sequential(*[
             WideBlock(out_planes if i else in_planes, out_planes,
@@ -148,8 +148,9 @@ class WideResNet(Classifier):
 
     def __init__(self, depth: int, widen_factor: int, num_classes: int):
         super().__init__()
-        channels = [16, 16 * widen_factor, 32 * widen_factor,
-                    64 * widen_factor]
+        channels = [
+            16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor
+        ]
         n = (depth - 4) // 6
         self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
         self.block1 = NetworkBlock(n, channels[0], channels[1], 1)
@@ -218,11 +219,9 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(inp, hidden, 1, 1, 0, bias=False),
             nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(
-                hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
             nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(oup))
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup))
 
     def forward(self, x: Tensor) -> Tensor:
         if self.use_res_connect:
@@ -236,9 +235,8 @@ class MobileNetV2(Classifier):
 
     def __init__(self, width_mult: float, num_classes: int, t: int = 6):
         super().__init__()
-        settings = [[1, 16, 1, 1], [t, 24, 2, 1], [t, 32, 3, 2],
-                    [t, 64, 4, 2], [t, 96, 3, 1], [t, 160, 3, 2],
-                    [t, 320, 1, 1]]
+        settings = [[1, 16, 1, 1], [t, 24, 2, 1], [t, 32, 3, 2], [t, 64, 4, 2],
+                    [t, 96, 3, 1], [t, 160, 3, 2], [t, 320, 1, 1]]
         channels = int(32 * width_mult)
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, channels, 3, 2, 1, bias=False),
@@ -276,8 +274,7 @@ class ShuffleV1Block(nn.Module):
         self.g = 1 if in_planes == 24 else groups
         self.conv1 = nn.Conv2d(in_planes, mid, 1, groups=self.g, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
-        self.conv2 = nn.Conv2d(
-            mid, mid, 3, stride, 1, groups=mid, bias=False)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False)
         self.bn2 = nn.BatchNorm2d(mid)
         self.conv3 = nn.Conv2d(mid, out_planes, 1, groups=groups, bias=False)
         self.bn3 = nn.BatchNorm2d(out_planes)
@@ -298,8 +295,11 @@ class ShuffleV1Block(nn.Module):
 class ShuffleNetV1(Classifier):
     pool_kernel = 4
 
-    def __init__(self, num_classes: int, out_planes=(240, 480, 960),
-                 num_blocks=(4, 8, 4), groups: int = 3):
+    def __init__(self,
+                 num_classes: int,
+                 out_planes=(240, 480, 960),
+                 num_blocks=(4, 8, 4),
+                 groups: int = 3):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(24)
@@ -374,7 +374,9 @@ class ShuffleV2Down(nn.Module):
 class ShuffleNetV2(Classifier):
     pool_kernel = 4
 
-    def __init__(self, num_classes: int, out_channels=(116, 232, 464, 1024),
+    def __init__(self,
+                 num_classes: int,
+                 out_channels=(116, 232, 464, 1024),
                  num_blocks=(3, 7, 3)):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
@@ -479,16 +481,20 @@ def _resnet_x4(depth: int) -> Callable[[int], nn.Module]:
 
 # the benchmark's model dict, with SAKD's width-1.0 MobileNetV2
 MODEL_DICT: Dict[str, Callable[[int], nn.Module]] = {
-    **{f'resnet{d}': _resnet_x1(d)
-       for d in (8, 14, 20, 32, 44, 56, 110)},
+    **{
+        f'resnet{d}': _resnet_x1(d)
+        for d in (8, 14, 20, 32, 44, 56, 110)
+    },
     'resnet8x4': _resnet_x4(8),
     'resnet32x4': _resnet_x4(32),
     'wrn_16_1': lambda n: WideResNet(16, 1, n),
     'wrn_16_2': lambda n: WideResNet(16, 2, n),
     'wrn_40_1': lambda n: WideResNet(40, 1, n),
     'wrn_40_2': lambda n: WideResNet(40, 2, n),
-    **{f'vgg{d}': (lambda d: lambda n: VGG(d, n))(d)
-       for d in VGG_CFG},
+    **{
+        f'vgg{d}': (lambda d: lambda n: VGG(d, n))(d)
+        for d in VGG_CFG
+    },
     'mobile_half': lambda n: MobileNetV2(0.5, n),
     'MobileNetV2': lambda n: MobileNetV2(1.0, n),
     'ShuffleV1': lambda n: ShuffleNetV1(n),

@@ -41,9 +41,10 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
     # a path relative to the caller's directory, not the repository's
     result = run_tool([
         f'{REPO}/tools/analysis/benchmark.py',
-        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup',
-        '1', '--batch-size', '8'
-    ], cwd=str(tmp_path))
+        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup', '1',
+        '--batch-size', '8'
+    ],
+                      cwd=str(tmp_path))
     assert result.returncode != 0
     assert "config '" + str(tmp_path) + \
         "/configs/demo/resnet18-w32_digits.py' does not exist" in \
@@ -51,7 +52,8 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
     (tmp_path / 'configs').symlink_to(f'{REPO}/configs')
     result = run_tool([
         f'{REPO}/tools/analysis/benchmark.py',
-        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup',
-        '1', '--batch-size', '8'
-    ], cwd=str(tmp_path))
+        'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup', '1',
+        '--batch-size', '8'
+    ],
+                      cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]

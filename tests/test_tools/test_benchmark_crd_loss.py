@@ -16,8 +16,8 @@ def test_crd_loss_benchmark_times_both_losses_on_the_same_inputs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results['mmrazor_median_s'] > 0 and results['mmsakd_median_s'] > 0
-    assert results['ratio'] == pytest.approx(
-        results['mmrazor_median_s'] / results['mmsakd_median_s'])
+    assert results['ratio'] == pytest.approx(results['mmrazor_median_s'] /
+                                             results['mmsakd_median_s'])
     assert results['max_relative_loss_difference'] < 1e-5
     assert results['threads'] >= 1 and results['neg_num'] == 64
     assert 'ratio' in result.stdout
@@ -26,8 +26,8 @@ def test_crd_loss_benchmark_times_both_losses_on_the_same_inputs(tmp_path):
 @pytest.mark.slow
 def test_crd_loss_benchmark_rejects_a_batch_larger_than_the_bank():
     result = run_tool([
-        'tools/analysis/benchmark_crd_loss.py', '--batch', '8',
-        '--sample-n', '4'
+        'tools/analysis/benchmark_crd_loss.py', '--batch', '8', '--sample-n',
+        '4'
     ])
     assert result.returncode != 0
     assert '--batch (8) must not exceed --sample-n (4)' in result.stderr

@@ -81,7 +81,8 @@ def test_env_cannot_make_train_run_a_teacher_ckpt(tmp_path):
         'tools/train.py', KD_CFG, '--work-dir',
         str(tmp_path / 'kd'), '--cfg-options', f'model.teacher_ckpt={evil}',
         *TINY
-    ], env=dict(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'))
+    ],
+                      env=dict(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'))
     assert result.returncode != 0
     assert 'model.teacher_ckpt: refused to load' in result.stderr
     assert not marker.exists()

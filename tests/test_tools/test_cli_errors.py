@@ -39,7 +39,8 @@ def test_bad_cfg_options(tmp_path, item, message):
     err = _fails([
         'tools/train.py', CFG, '--work-dir',
         str(tmp_path), '--cfg-options', item
-    ], timeout=60)
+    ],
+                 timeout=60)
     assert message in err
 
 
@@ -55,13 +56,13 @@ def test_pytorch_launcher_without_torchrun(tmp_path, tool):
         for k, v in os.environ.items()
         if k not in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
     }
-    result = subprocess.run([sys.executable] + args +
-                            ['--launcher', 'pytorch'],
-                            cwd=REPO,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable] + args + ['--launcher', 'pytorch'],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120)
     assert result.returncode != 0
     assert '--launcher pytorch needs the environment' in result.stderr
     assert 'tools/dist_train.sh' in result.stderr
@@ -81,13 +82,13 @@ class _CreatesFile:
 def test_resume_from_a_file_that_runs_code(tmp_path):
     marker = tmp_path / 'compromised'
     evil = str(tmp_path / 'epoch_1.pth')
-    torch.save({'state_dict': {}, 'meta': {}, 'x': _CreatesFile(marker)},
-               evil)
+    torch.save({'state_dict': {}, 'meta': {}, 'x': _CreatesFile(marker)}, evil)
     err = _fails([
         'tools/train.py', CFG, '--work-dir',
         str(tmp_path / 'w'), '--resume', evil, '--cfg-options',
         'train_dataloader.dataset.indices=16'
-    ], env=dict(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'))
+    ],
+                 env=dict(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'))
     assert f'--resume: refused to load {evil}' in err
     assert not marker.exists()
 
@@ -111,7 +112,11 @@ def test_tool_without_mmsakd_installed_says_to_install(tool):
         "import runpy, sys; sys.modules['mmsakd'] = None; "
         f"sys.argv = [{tool!r}, 'cfg.py', 'ckpt.pth']; "
         f"runpy.run_path({tool!r}, run_name='__main__')"
-    ], cwd=REPO, capture_output=True, text=True, timeout=120)
+    ],
+                            cwd=REPO,
+                            capture_output=True,
+                            text=True,
+                            timeout=120)
     assert result.returncode != 0
     assert 'mmsakd is not installed' in result.stderr
     assert 'tools/setup_env.sh' in result.stderr

@@ -15,7 +15,6 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 from mmsakd.registry import MODELS
-
 from tests.helpers import REPO, run_tool
 from tests.test_models.test_backbones.utils import (build_classifier,
                                                     build_config)
@@ -29,16 +28,16 @@ TOOL = osp.join('tools', 'model_converters', 'repdistiller2mmsakd.py')
 OURS = {
     'resnet8': (dict(type='mmsakd.CIFARResNet', depth=8), 64),
     'resnet8x4': (dict(type='mmsakd.CIFARResNet', depth=8, arch='x4'), 256),
-    'wrn_16_1': (dict(
-        type='mmsakd.CIFARWideResNet', depth=16, widen_factor=1), 64),
+    'wrn_16_1': (dict(type='mmsakd.CIFARWideResNet', depth=16,
+                      widen_factor=1), 64),
     'vgg8': (dict(type='mmsakd.CIFARVGG', depth=8), 512),
-    'mobile_half': (dict(
-        type='mmsakd.CIFARMobileNetV2', widen_factor=0.5), 1280),
-    'MobileNetV2': (dict(
-        type='mmsakd.CIFARMobileNetV2', widen_factor=1.0), 1280),
+    'mobile_half': (dict(type='mmsakd.CIFARMobileNetV2',
+                         widen_factor=0.5), 1280),
+    'MobileNetV2': (dict(type='mmsakd.CIFARMobileNetV2',
+                         widen_factor=1.0), 1280),
     'ShuffleV1': (dict(type='mmsakd.CIFARShuffleNetV1', groups=3), 960),
-    'ShuffleV2': (dict(
-        type='mmsakd.CIFARShuffleNetV2', widen_factor=1.0), 1024),
+    'ShuffleV2': (dict(type='mmsakd.CIFARShuffleNetV2',
+                       widen_factor=1.0), 1024),
     'ResNet18': (dict(type='mmsakd.CIFARResNetV2', depth=18), 512),
     'ResNet50': (dict(type='mmsakd.CIFARResNetV2', depth=50), 2048),
 }
@@ -93,8 +92,9 @@ def make_reference(arch: str, num_classes: int = 100) -> nn.Module:
     model = reference.build(arch, num_classes)
     default = {k: v.clone() for k, v in model.state_dict().items()}
     randomise(model).eval()
-    kept = [k for k, v in model.state_dict().items() if torch.equal(
-        v, default[k])]
+    kept = [
+        k for k, v in model.state_dict().items() if torch.equal(v, default[k])
+    ]
     assert not kept, f'not randomised: {kept}'
     return model
 
@@ -147,8 +147,10 @@ def test_cli_converts_a_sakd_checkpoint(tmp_path):
     torch.save(
         {
             'epoch': 240,
-            'model': {f'module.{k}': v
-                      for k, v in ref.state_dict().items()},
+            'model': {
+                f'module.{k}': v
+                for k, v in ref.state_dict().items()
+            },
             'acc': torch.tensor(75.5),
             'optimizer': {
                 'state': {},
@@ -170,8 +172,9 @@ def test_cli_converts_a_sakd_checkpoint(tmp_path):
     assert saved['meta']['arch'] == 'resnet8x4'
     assert saved['meta']['num_classes'] == 100
     assert saved['meta']['source_info'] == {'epoch': 240, 'acc': 75.5}
-    assert not any(k.startswith(('module.', 'policy', 'fc.'))
-                   for k in saved['state_dict'])
+    assert not any(
+        k.startswith(('module.', 'policy', 'fc.'))
+        for k in saved['state_dict'])
     model = ours('resnet8x4')
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     check_same_logits(ref, model)
@@ -195,8 +198,8 @@ def test_accepts_every_wrapping(wrap):
     source, others = tool.extract_state_dict(ckpt)
     assert source is state
     assert others == ([] if wrap is None else ['epoch'])
-    assert list(tool.convert(source, 'resnet8')) == list(
-        ours('resnet8').state_dict())
+    assert list(tool.convert(source,
+                             'resnet8')) == list(ours('resnet8').state_dict())
 
 
 def test_num_classes_follow_the_checkpoint():
@@ -241,8 +244,8 @@ def test_same_family_other_size_lists_keys_and_shapes():
 def test_every_key_is_mapped_once(monkeypatch):
     state = reference.build('resnet8').state_dict()
     state['module.conv1.weight'] = state['conv1.weight']
-    with pytest.raises(tool.ConversionError,
-                       match='with and without "module."') as info:
+    with pytest.raises(
+            tool.ConversionError, match='with and without "module."') as info:
         tool.convert(state, 'resnet8')
     assert '    conv1.weight' in str(info.value)
     # two rules giving one name is caught as well
@@ -251,8 +254,8 @@ def test_every_key_is_mapped_once(monkeypatch):
                         [(r'bn2', 'backbone.stem.1')] + rules)
     state = reference.build('resnet8').state_dict()
     state['bn2.weight'] = state['bn1.weight']
-    with pytest.raises(tool.ConversionError,
-                       match='1 keys map to the same name') as info:
+    with pytest.raises(
+            tool.ConversionError, match='1 keys map to the same name') as info:
         tool.convert(state, 'resnet8')
     assert 'bn2.weight (as backbone.stem.1.weight, like bn1.weight)' in str(
         info.value)
@@ -334,10 +337,13 @@ def test_arch_builds_the_config_model(name):
     """The tool's model for an arch is the one of its model config."""
     expected = build_config(name).state_dict()
     model = tool.build_model(CONFIG_ARCHS[name], device='meta')
-    assert {k: v.shape
-            for k, v in model.state_dict().items()
-            } == {k: v.shape
-                  for k, v in expected.items()}
+    assert {
+        k: v.shape
+        for k, v in model.state_dict().items()
+    } == {
+        k: v.shape
+        for k, v in expected.items()
+    }
 
 
 def test_supported_arch_names():

@@ -51,8 +51,7 @@ def test_auto_scale_lr():
 
 
 def test_dataloader_switches_and_no_validate():
-    cfg = _merge('--no-pin-memory', '--no-persistent-workers',
-                 '--no-validate')
+    cfg = _merge('--no-pin-memory', '--no-persistent-workers', '--no-validate')
     assert cfg.train_dataloader.pin_memory is False
     assert cfg.train_dataloader.persistent_workers is False
     assert cfg.val_cfg is None and cfg.val_dataloader is None
@@ -78,7 +77,8 @@ def test_test_tool_arguments(tmp_path):
     ckpt = tmp_path / 'model.pth'
     ckpt.write_bytes(b'')
     args = test_tool.parse_args(
-        [CONFIG, str(ckpt), '--out', str(tmp_path / 'preds.pkl')])
+        [CONFIG, str(ckpt), '--out',
+         str(tmp_path / 'preds.pkl')])
     cfg = test_tool.merge_args(Config.fromfile(CONFIG), args)
     assert cfg.load_from == str(ckpt) and cfg.resume is False
     assert cfg.test_evaluator[-1]['type'] == 'mmpretrain.DumpResults'

@@ -3,8 +3,8 @@ a real Runner, real MMRazor distiller and recorders, real data (the digits
 shipped with scikit-learn), on tiny subsets so that the CPU suite stays
 fast."""
 import glob
-import math
 import json
+import math
 import os.path as osp
 import socket
 
@@ -32,8 +32,8 @@ def _free_port() -> int:
 
 
 def _ok(result):
-    assert result.returncode == 0, (result.stdout[-3000:] +
-                                    result.stderr[-5000:])
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-5000:])
     return result
 
 
@@ -130,13 +130,17 @@ def test_two_process_ddp_trains_and_resumes(tmp_path, teacher_ckpt):
     work_dir = str(tmp_path / 'ddp')
     env = dict(PORT=str(_free_port()))
     _ok(
-        run_tool(['tools/dist_train.sh', KD_CFG, '2',
-                  *_kd_args(work_dir, teacher_ckpt, 1)[1:]],
+        run_tool([
+            'tools/dist_train.sh', KD_CFG, '2',
+            *_kd_args(work_dir, teacher_ckpt, 1)[1:]
+        ],
                  env=env))
     env = dict(PORT=str(_free_port()))
     log = _ok(
-        run_tool(['tools/dist_train.sh', KD_CFG, '2',
-                  *_kd_args(work_dir, teacher_ckpt, 2)[1:], '--resume'],
+        run_tool([
+            'tools/dist_train.sh', KD_CFG, '2',
+            *_kd_args(work_dir, teacher_ckpt, 2)[1:], '--resume'
+        ],
                  env=env))
     out = log.stdout + log.stderr
     assert 'Distributed training: True' in out
@@ -150,8 +154,8 @@ def test_two_process_ddp_trains_and_resumes(tmp_path, teacher_ckpt):
 SAKD_TEACHER_CFG = f'{REPO}/configs/demo/resnet56_digits.py'
 SAKD_CFG = f'{REPO}/configs/demo/crd_res56_res20_digits.py'
 # the CRD sampler wraps the training set: the subset goes one level down
-SAKD_TINY = [o for o in TINY if not o.startswith('train_dataloader.dataset')
-             ] + [
+SAKD_TINY = [o
+             for o in TINY if not o.startswith('train_dataloader.dataset')] + [
                  'train_dataloader.dataset.dataset.indices=64',
                  'train_dataloader.dataset.neg_num=16',
                  'model.distiller.distill_losses.loss_crd.neg_num=16'
@@ -218,8 +222,7 @@ def test_sakd_two_process_ddp(tmp_path):
     log = _ok(
         run_tool([
             'tools/dist_train.sh', SAKD_CFG, '2', '--work-dir', work_dir,
-            '--cfg-options',
-            f'model.teacher_ckpt={teacher_dir}/epoch_1.pth',
+            '--cfg-options', f'model.teacher_ckpt={teacher_dir}/epoch_1.pth',
             'train_cfg.max_epochs=1', 'find_unused_parameters=False',
             *SAKD_TINY
         ],

@@ -16,8 +16,10 @@ TINY = [
 
 
 def _train(work_dir, *options):
-    return run_tool(['tools/train.py', CONFIG, '--work-dir', work_dir,
-                     '--cfg-options', *TINY, *options])
+    return run_tool([
+        'tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+        *TINY, *options
+    ])
 
 
 def test_a_zero_std_stops_at_the_first_nan_loss(tmp_path):
@@ -30,8 +32,9 @@ def test_a_zero_std_stops_at_the_first_nan_loss(tmp_path):
 
 
 def test_epochs_without_iterations_are_refused(tmp_path):
-    result = _train(str(tmp_path), 'train_dataloader.dataset.indices=8',
-                    'train_dataloader.drop_last=True')
+    result = _train(
+        str(tmp_path), 'train_dataloader.dataset.indices=8',
+        'train_dataloader.drop_last=True')
     assert result.returncode != 0
     assert ('ValueError: train_dataloader gives 0 iterations per epoch: '
             'batch_size=16 (per rank) with drop_last=True and a dataset of 8 '

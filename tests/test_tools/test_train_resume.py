@@ -17,8 +17,7 @@ TINY = [
 
 
 def _cfg(tmp_path, *argv):
-    args = train_tool.parse_args(
-        [CONFIG, '--work-dir', str(tmp_path), *argv])
+    args = train_tool.parse_args([CONFIG, '--work-dir', str(tmp_path), *argv])
     return train_tool.merge_args(Config.fromfile(args.config), args)
 
 
@@ -40,8 +39,8 @@ def test_an_explicit_truncated_checkpoint_fails(tmp_path):
     train_tool.check_resume(_cfg(tmp_path, '--resume', str(path)))
     with open(path, 'r+b') as f:
         f.truncate(50)
-    with pytest.raises(ValueError,
-                       match='the checkpoint is truncated or corrupt'):
+    with pytest.raises(
+            ValueError, match='the checkpoint is truncated or corrupt'):
         train_tool.check_resume(_cfg(tmp_path, '--resume', str(path)))
 
 
@@ -53,8 +52,10 @@ def test_auto_and_no_resume_are_not_checked_here(tmp_path):
 @pytest.mark.slow
 def test_train_tool_says_what_it_resumes(tmp_path):
     empty = str(tmp_path / 'typo')
-    result = run_tool(['tools/train.py', CONFIG, '--work-dir', empty,
-                       '--resume', '--cfg-options', *TINY])
+    result = run_tool([
+        'tools/train.py', CONFIG, '--work-dir', empty, '--resume',
+        '--cfg-options', *TINY
+    ])
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     assert (f'--resume auto: nothing to resume in work dir {empty} (no '
@@ -63,8 +64,10 @@ def test_train_tool_says_what_it_resumes(tmp_path):
     assert osp.isfile(osp.join(empty, 'epoch_1.pth'))
 
     missing = str(tmp_path / 'typo' / 'epoch_9.pth')
-    result = run_tool(['tools/train.py', CONFIG, '--work-dir', empty,
-                       '--resume', missing, '--cfg-options', *TINY])
+    result = run_tool([
+        'tools/train.py', CONFIG, '--work-dir', empty, '--resume', missing,
+        '--cfg-options', *TINY
+    ])
     assert result.returncode != 0
     assert f'--resume {missing}: no such checkpoint file' in result.stderr
     assert 'Epoch(train)' not in result.stdout + result.stderr

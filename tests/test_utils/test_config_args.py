@@ -29,14 +29,14 @@ def test_syntax_error_in_a_base_file_names_that_file(tmp_path):
 
 def test_syntax_error_in_the_config_itself(tmp_path):
     (tmp_path / 'bad.py').write_text('model = dict(type=)\n')
-    with pytest.raises(SyntaxError,
-                       match=f'config file {tmp_path}/bad.py, line 1'):
+    with pytest.raises(
+            SyntaxError, match=f'config file {tmp_path}/bad.py, line 1'):
         load_config(str(tmp_path / 'bad.py'))
 
 
 def test_missing_config_names_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError,
-                       match="config file 'nope.py' does not exist"):
+    with pytest.raises(
+            FileNotFoundError, match="config file 'nope.py' does not exist"):
         load_config('nope.py')
 
 
@@ -62,25 +62,27 @@ def sakd_cfg():
     return Config.fromfile(SAKD_CFG)
 
 
-@pytest.mark.parametrize('item, expected', [
-    ('train_cfg.max_epochs=abc',
-     "train_cfg.max_epochs='abc': expected a number (the config has "
-     'train_cfg.max_epochs=240); e.g. --cfg-options train_cfg.max_epochs=240'),
-    ('optim_wrapper.optimizer.lr=fast',
-     "optim_wrapper.optimizer.lr='fast': expected a number (the config has "
-     'optim_wrapper.optimizer.lr=0.05)'),
-    ('model.sakd.gamma=abc',
-     "model.sakd.gamma='abc': expected a number (the config has "
-     'model.sakd.gamma=1.0)'),
-    # a key the config leaves to the defaults
-    ('model.sakd.routing_loss_weight=x',
-     "model.sakd.routing_loss_weight='x': expected a number; e.g. "
-     '--cfg-options model.sakd.routing_loss_weight=1'),
-    ('train_dataloader.batch_size=[1,2]',
-     'train_dataloader.batch_size=[1, 2]: expected a number'),
-    ('param_scheduler.milestones=[150,x]',
-     "expected a list of numbers"),
-])
+@pytest.mark.parametrize(
+    'item, expected',
+    [
+        ('train_cfg.max_epochs=abc',
+         "train_cfg.max_epochs='abc': expected a number (the config has "
+         'train_cfg.max_epochs=240); e.g. --cfg-options '
+         'train_cfg.max_epochs=240'),
+        ('optim_wrapper.optimizer.lr=fast',
+         "optim_wrapper.optimizer.lr='fast': expected a number (the config "
+         'has optim_wrapper.optimizer.lr=0.05)'),
+        ('model.sakd.gamma=abc',
+         "model.sakd.gamma='abc': expected a number (the config has "
+         'model.sakd.gamma=1.0)'),
+        # a key the config leaves to the defaults
+        ('model.sakd.routing_loss_weight=x',
+         "model.sakd.routing_loss_weight='x': expected a number; e.g. "
+         '--cfg-options model.sakd.routing_loss_weight=1'),
+        ('train_dataloader.batch_size=[1,2]',
+         'train_dataloader.batch_size=[1, 2]: expected a number'),
+        ('param_scheduler.milestones=[150,x]', "expected a list of numbers"),
+    ])
 def test_wrong_value_types_name_key_value_and_fix(sakd_cfg, item, expected):
     cfg = sakd_cfg.copy()
     with pytest.raises(ValueError) as e:
@@ -92,17 +94,16 @@ def test_right_value_types_merge(sakd_cfg):
     cfg = merge_cfg_options(
         sakd_cfg.copy(),
         _parse('train_cfg.max_epochs=3', 'model.sakd.gamma=2.5',
-               'optim_wrapper.optimizer.lr=0.1',
-               'model.teacher_ckpt=x.pth', 'model.sakd.hinge=False'))
+               'optim_wrapper.optimizer.lr=0.1', 'model.teacher_ckpt=x.pth',
+               'model.sakd.hinge=False'))
     assert cfg.train_cfg.max_epochs == 3 and cfg.model.sakd.gamma == 2.5
     assert cfg.optim_wrapper.optimizer.lr == 0.1
     assert cfg.model.teacher_ckpt == 'x.pth'
 
 
-@pytest.mark.parametrize('launcher, variable', [('pytorch', 'RANK'),
-                                                ('slurm', 'SLURM_PROCID'),
-                                                ('mpi',
-                                                 'OMPI_COMM_WORLD_RANK')])
+@pytest.mark.parametrize('launcher, variable',
+                         [('pytorch', 'RANK'), ('slurm', 'SLURM_PROCID'),
+                          ('mpi', 'OMPI_COMM_WORLD_RANK')])
 def test_launcher_without_its_environment(monkeypatch, launcher, variable):
     monkeypatch.delenv(variable, raising=False)
     problem = launcher_problem(launcher)

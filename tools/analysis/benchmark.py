@@ -32,25 +32,44 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*', help='configs to time')
-    parser.add_argument('--iters', type=int, default=30,
-                        help='training iterations per run')
-    parser.add_argument('--warmup', type=int, default=5,
-                        help='first iterations left out of the median')
-    parser.add_argument('--nproc', type=int, default=1,
-                        help='processes per run (torchrun when > 1)')
-    parser.add_argument('--repeat', type=int, default=1,
-                        help='interleaved repetitions of every config')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help='override train_dataloader.batch_size')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='extra key=value overrides for every config')
+    parser.add_argument(
+        '--iters', type=int, default=30, help='training iterations per run')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=5,
+        help='first iterations left out of the median')
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=1,
+        help='processes per run (torchrun when > 1)')
+    parser.add_argument(
+        '--repeat',
+        type=int,
+        default=1,
+        help='interleaved repetitions of every config')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help='override train_dataloader.batch_size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides for every config')
     parser.add_argument('--out', help='write the results to this JSON file')
     # internal: one timed run, started by the parent process
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--work-dir', help=argparse.SUPPRESS)
     parser.add_argument('--launcher', default='none', help=argparse.SUPPRESS)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.configs and not args.worker:
         parser.error('give at least one config')
@@ -68,7 +87,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _command(config: str, work_dir: str, args) -> list:
     worker = [
         osp.abspath(__file__), '--worker', config, '--work-dir', work_dir,
-        '--iters', str(args.iters), '--warmup', str(args.warmup)
+        '--iters',
+        str(args.iters), '--warmup',
+        str(args.warmup)
     ]
     if args.batch_size:
         worker += ['--batch-size', str(args.batch_size)]
@@ -99,13 +120,15 @@ def run_worker(args) -> None:
     cfg = train.load_config(args.worker)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir
-    cfg.train_cfg = dict(by_epoch=False, max_iters=args.iters,
-                         val_interval=args.iters + 1)
+    cfg.train_cfg = dict(
+        by_epoch=False, max_iters=args.iters, val_interval=args.iters + 1)
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
         cfg[key] = None
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=args.iters + 1, by_epoch=False,
+        type='CheckpointHook',
+        interval=args.iters + 1,
+        by_epoch=False,
         save_last=False)
     cfg.log_processor = dict(by_epoch=False, window_size=1)
     if args.batch_size:
@@ -134,8 +157,10 @@ def _iteration_times(work_dir: str) -> list:
 def run_once(config: str, args) -> list:
     with tempfile.TemporaryDirectory() as work_dir:
         result = subprocess.run(
-            _command(config, work_dir, args), cwd=REPO,
-            capture_output=True, text=True)
+            _command(config, work_dir, args),
+            cwd=REPO,
+            capture_output=True,
+            text=True)
         if result.returncode != 0:
             sys.stderr.write(result.stdout[-2000:] + result.stderr[-4000:])
             raise RuntimeError(f'training {config} failed')
@@ -161,8 +186,11 @@ def main(argv=None) -> dict:
           f'{args.iters - args.warmup} x {args.repeat}, nproc {args.nproc})')
     for config, times in samples.items():
         median = statistics.median(times)
-        results[config] = dict(median_s_per_iter=median, ratio=median / base,
-                               n=len(times), nproc=args.nproc)
+        results[config] = dict(
+            median_s_per_iter=median,
+            ratio=median / base,
+            n=len(times),
+            nproc=args.nproc)
         print(f'{osp.relpath(config, REPO):60s} {median:8.4f} '
               f'{median / base:6.2f}')
     if args.out:

@@ -30,11 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--neg-num', type=int, default=16384)
     parser.add_argument('--sample-n', type=int, default=50000)
     parser.add_argument('--dim', type=int, default=128)
-    parser.add_argument('--repeats', type=int, default=7,
-                        help='timed calls of each loss (plus one warm-up)')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=7,
+        help='timed calls of each loss (plus one warm-up)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch\'s)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--out', default=None, help='write results as JSON')
     args = parser.parse_args(argv)
     for key in ('batch', 'neg_num', 'sample_n', 'dim', 'repeats'):
@@ -49,10 +55,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def make_batch(args, generator):
     from mmengine.structures import BaseDataElement
-    s = F.normalize(torch.randn(args.batch, args.dim, generator=generator),
-                    dim=1)
-    t = F.normalize(torch.randn(args.batch, args.dim, generator=generator),
-                    dim=1)
+    s = F.normalize(
+        torch.randn(args.batch, args.dim, generator=generator), dim=1)
+    t = F.normalize(
+        torch.randn(args.batch, args.dim, generator=generator), dim=1)
     idx = torch.randperm(args.sample_n, generator=generator)[:args.batch]
     negatives = torch.randint(
         args.sample_n, (args.batch, args.neg_num), generator=generator)
@@ -82,13 +88,14 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import mmsakd  # noqa: F401  (MMRazor needs mmsakd's compat layer)
+    # MMRazor needs mmsakd's compat layer first
+    import mmsakd  # noqa: F401  isort:skip
     from mmrazor.models.losses import CRDLoss as MMRazorCRDLoss
 
     from mmsakd.models.losses import CRDLoss
     device = torch.device(args.device)
-    sizes = dict(neg_num=args.neg_num, sample_n=args.sample_n,
-                 dim_out=args.dim)
+    sizes = dict(
+        neg_num=args.neg_num, sample_n=args.sample_n, dim_out=args.dim)
     theirs = MMRazorCRDLoss(**sizes).to(device)
     ours = CRDLoss(**sizes).to(device)
     ours.load_state_dict(theirs.state_dict())
@@ -103,11 +110,15 @@ def main(argv=None) -> dict:
             seconds, values[name] = time_call(loss, s, t, samples, device)
             if call:  # the first call is the warm-up
                 times[name].append(seconds)
-        worst = max(worst, abs(values['mmsakd'] - values['mmrazor']) /
-                    abs(values['mmrazor']))
+        worst = max(
+            worst,
+            abs(values['mmsakd'] - values['mmrazor']) / abs(values['mmrazor']))
     medians = {name: statistics.median(v) for name, v in times.items()}
     results = dict(
-        **{f'{name}_median_s': m for name, m in medians.items()},
+        **{
+            f'{name}_median_s': m
+            for name, m in medians.items()
+        },
         ratio=medians['mmrazor'] / medians['mmsakd'],
         max_relative_loss_difference=worst,
         **vars(args))

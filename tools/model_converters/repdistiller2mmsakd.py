@@ -134,8 +134,8 @@ WRN_RULES: List[Rule] = [
 VGG_RULES: List[Rule] = [
     (r'block0\.(\d+)', r'backbone.stem.\1'),
     # each of our later stages holds the max pooling in front of its convs
-    (r'block([1-4])\.(\d+)',
-     lambda m: f'backbone.layer{m[1]}.{int(m[2]) + 1}'),
+    (r'block([1-4])\.(\d+)', lambda m: f'backbone.layer{m[1]}.{int(m[2]) + 1}'
+     ),
     (r'classifier', 'head.fc'),
 ]
 
@@ -216,8 +216,9 @@ def _arch_table() -> 'OrderedDict[str, Tuple[str, dict, int]]':
     archs = OrderedDict()
     for depth in (8, 14, 20, 32, 44, 56, 110):
         archs[f'resnet{depth}'] = ('resnet',
-                                   dict(type='mmsakd.CIFARResNet',
-                                        depth=depth), 64)
+                                   dict(
+                                       type='mmsakd.CIFARResNet',
+                                       depth=depth), 64)
     for depth in (8, 32):
         archs[f'resnet{depth}x4'] = ('resnet',
                                      dict(
@@ -229,18 +230,17 @@ def _arch_table() -> 'OrderedDict[str, Tuple[str, dict, int]]':
                                          dict(
                                              type='mmsakd.CIFARWideResNet',
                                              depth=depth,
-                                             widen_factor=widen),
-                                         64 * widen)
+                                             widen_factor=widen), 64 * widen)
     for depth in (8, 11, 13, 16, 19):
-        archs[f'vgg{depth}'] = ('vgg', dict(type='mmsakd.CIFARVGG',
-                                            depth=depth), 512)
+        archs[f'vgg{depth}'] = ('vgg',
+                                dict(type='mmsakd.CIFARVGG', depth=depth), 512)
     for name, width in (('mobile_half', 0.5), ('MobileNetV2', 1.0)):
         archs[name] = ('mobilenetv2',
-                       dict(type='mmsakd.CIFARMobileNetV2',
-                            widen_factor=width), 1280)
+                       dict(
+                           type='mmsakd.CIFARMobileNetV2',
+                           widen_factor=width), 1280)
     archs['ShuffleV1'] = ('shufflenetv1',
-                          dict(type='mmsakd.CIFARShuffleNetV1',
-                               groups=3), 960)
+                          dict(type='mmsakd.CIFARShuffleNetV1', groups=3), 960)
     archs['ShuffleV2'] = ('shufflenetv2',
                           dict(
                               type='mmsakd.CIFARShuffleNetV2',
@@ -345,7 +345,7 @@ def _listing(entries: List[str], what: str) -> List[str]:
 
 
 def _strip_module(
-        state_dict: Mapping[str, Tensor]
+    state_dict: Mapping[str, Tensor]
 ) -> Tuple['OrderedDict[str, Tensor]', List[str]]:
     """Drop ``DataParallel``'s ``module.`` prefix; the keys seen twice."""
     stripped: 'OrderedDict[str, Tensor]' = OrderedDict()
@@ -383,8 +383,8 @@ def _convert(
 
     fc_weight = renamed.get('head.fc.weight')
     num_classes = (
-        fc_weight.shape[0] if isinstance(fc_weight, Tensor)
-        and fc_weight.dim() == 2 else 100)
+        fc_weight.shape[0]
+        if isinstance(fc_weight, Tensor) and fc_weight.dim() == 2 else 100)
     expected = build_model(arch, num_classes, device='meta').state_dict()
 
     missing = [k for k in expected if k not in renamed]
@@ -486,9 +486,8 @@ def extract_state_dict(
         tuple: The state dict and the other top-level keys of the file.
     """
     if not isinstance(checkpoint, Mapping):
-        raise CheckpointLoadError(
-            f'expected a dict in the checkpoint, got '
-            f'{type(checkpoint).__name__}')
+        raise CheckpointLoadError(f'expected a dict in the checkpoint, got '
+                                  f'{type(checkpoint).__name__}')
     for name in ('model', 'state_dict'):
         if name in checkpoint:
             state_dict = checkpoint[name]

@@ -25,8 +25,8 @@ def last_checkpoint(work_dir: str) -> str:
         if path:
             return f'the last checkpoint, {path}, is left as it was'
     names = sorted(
-        osp.basename(p) for p in glob.glob(osp.join(glob.escape(work_dir),
-                                                    '*.pth')))
+        osp.basename(p)
+        for p in glob.glob(osp.join(glob.escape(work_dir), '*.pth')))
     if names:
         return (f'the checkpoints in {work_dir} ({", ".join(names)}) are '
                 'left as they were')
@@ -89,7 +89,10 @@ class CheckFiniteLossHook(Hook):
         all_reduce(flag)
         return bool(flag.item() > 0)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         losses = {k: v for k, v in (outputs or {}).items() if 'loss' in k}
         bad = non_finite(losses)
@@ -137,9 +140,8 @@ class CheckFiniteLossHook(Hook):
     def _names(tensors: dict) -> List[str]:
         return [
             name for name, value in tensors.items()
-            if isinstance(value, torch.Tensor)
-            and torch.is_floating_point(value)
-            and not bool(torch.isfinite(value).all())
+            if isinstance(value, torch.Tensor) and torch.is_floating_point(
+                value) and not bool(torch.isfinite(value).all())
         ]
 
     @staticmethod

@@ -33,8 +33,11 @@ class PolicyTemperatureHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, start: float = 5.0, end: float = 1.0,
-                 mode: str = 'linear', by_epoch: bool = True) -> None:
+    def __init__(self,
+                 start: float = 5.0,
+                 end: float = 1.0,
+                 mode: str = 'linear',
+                 by_epoch: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f'PolicyTemperatureHook mode must be one of '
                              f'{MODES}, got {mode!r}')

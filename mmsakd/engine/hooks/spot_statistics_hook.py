@@ -50,7 +50,8 @@ class SpotStatisticsHook(Hook):
     KEY = 'spot_statistics'
     PREFIX = 'sakd.rate.'
 
-    def __init__(self, interval: int = 50,
+    def __init__(self,
+                 interval: int = 50,
                  filename: str = 'spot_statistics') -> None:
         if not (isinstance(interval, int) and interval >= 1):
             raise ValueError('SpotStatisticsHook interval must be an int >= '
@@ -66,9 +67,13 @@ class SpotStatisticsHook(Hook):
         self._pending: Optional[dict] = None
 
     def _state(self) -> dict:
-        return dict(rows=list(self.rows), names=list(self._names),
-                    window=self._window, window_n=self._window_n,
-                    epoch=self._epoch, epoch_n=self._epoch_n)
+        return dict(
+            rows=list(self.rows),
+            names=list(self._names),
+            window=self._window,
+            window_n=self._window_n,
+            epoch=self._epoch,
+            epoch_n=self._epoch_n)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[self.KEY] = self._state()
@@ -97,7 +102,10 @@ class SpotStatisticsHook(Hook):
         else:
             self.rows = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         rates = {
             k[len(self.PREFIX):]: v
@@ -121,9 +129,14 @@ class SpotStatisticsHook(Hook):
         self._epoch_n += n
         if self.every_n_train_iters(runner, self.interval):
             # after_train_iter runs before the loop counts this iteration
-            self._report(runner, 'window', self._window, self._window_n,
-                         epoch=runner.epoch, iteration=runner.iter + 1,
-                         reduce=False)
+            self._report(
+                runner,
+                'window',
+                self._window,
+                self._window_n,
+                epoch=runner.epoch,
+                iteration=runner.iter + 1,
+                reduce=False)
             self._window, self._window_n = None, 0
 
     def after_train_epoch(self, runner) -> None:
@@ -131,9 +144,14 @@ class SpotStatisticsHook(Hook):
             return
         # after_train_epoch runs after the loop counted the last iteration
         # and before it counts the epoch
-        self._report(runner, 'epoch', self._epoch, self._epoch_n,
-                     epoch=runner.epoch + 1, iteration=runner.iter,
-                     reduce=True)
+        self._report(
+            runner,
+            'epoch',
+            self._epoch,
+            self._epoch_n,
+            epoch=runner.epoch + 1,
+            iteration=runner.iter,
+            reduce=True)
         self._epoch, self._epoch_n = None, 0
 
     def _report(self, runner, kind: str, counts: torch.Tensor, n: int,
@@ -144,17 +162,19 @@ class SpotStatisticsHook(Hook):
             counts, n = totals[:-1], totals[-1].item()
         rates = (counts / max(n, 1)).tolist()
         names = self._names
-        row = dict(kind=kind, epoch=epoch, iter=iteration,
-                   **dict(zip(names, rates)))
+        row = dict(
+            kind=kind, epoch=epoch, iter=iteration, **dict(zip(names, rates)))
         runner.visualizer.add_scalars(
-            {f'sakd/{kind}/{name}': rate
-             for name, rate in zip(names, rates)},
+            {
+                f'sakd/{kind}/{name}': rate
+                for name, rate in zip(names, rates)
+            },
             step=iteration)
         if kind == 'epoch':
             runner.logger.info('SAKD distill rate per spot (epoch ' +
-                               f'{row["epoch"]}): ' + ', '.join(
-                                   f'{k} {v:.3f}'
-                                   for k, v in zip(names, rates)))
+                               f'{row["epoch"]}): ' +
+                               ', '.join(f'{k} {v:.3f}'
+                                         for k, v in zip(names, rates)))
         self.rows.append(row)
         if is_main_process():
             self._write(runner.work_dir)

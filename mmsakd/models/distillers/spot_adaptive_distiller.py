@@ -256,8 +256,8 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
                     'training image shape')
             for (s, t), a, b in zip(spots, shapes, other_shapes):
                 for src, dst in ((0, 1), (1, 0)):
-                    if adapter_spec(a[src], a[dst]) != adapter_spec(
-                            b[src], b[dst]):
+                    if adapter_spec(a[src],
+                                    a[dst]) != adapter_spec(b[src], b[dst]):
                         raise ValueError(
                             f'the adapters at spot ({names[0][s]!r}, '
                             f'{names[1][t]!r}) depend on the image size '
@@ -430,8 +430,10 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         """
         losses = {}
         for name, mapping in self.loss_forward_mappings.items():
-            kwargs = {key: self.get_record(**rec)
-                      for key, rec in mapping.items()}
+            kwargs = {
+                key: self.get_record(**rec)
+                for key, rec in mapping.items()
+            }
             loss = self.distill_losses[name]
             if gates is not None and isinstance(loss, SpotWiseLoss):
                 kwargs['gates'] = gates[:, self.loss_decisions[name]]

@@ -10,6 +10,6 @@ from .spot_wise_loss import SpotWiseLoss
 from .vid_loss import VIDLoss
 
 __all__ = [
-    'CCLoss', 'CRDLoss', 'FactorTransferLoss', 'FSPLoss', 'NSTLoss',
-    'PKTLoss', 'SPLoss', 'VIDLoss', 'SpotWiseLoss'
+    'CCLoss', 'CRDLoss', 'FactorTransferLoss', 'FSPLoss', 'NSTLoss', 'PKTLoss',
+    'SPLoss', 'VIDLoss', 'SpotWiseLoss'
 ]

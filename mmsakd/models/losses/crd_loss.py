@@ -37,8 +37,8 @@ def _exp_scores(feats: torch.Tensor, memory: torch.Tensor,
     step = _blocks(feats, memory).step
     with torch.autocast(feats.device.type, enabled=False):
         blocks = [
-            torch.mm(feats[i:i + step], memory.t()).gather(
-                1, contrast_idx[i:i + step])
+            torch.mm(feats[i:i + step],
+                     memory.t()).gather(1, contrast_idx[i:i + step])
             for i in _blocks(feats, memory)
         ]
     scores = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
@@ -54,7 +54,8 @@ def _feats_grad(score_grad: torch.Tensor, memory: torch.Tensor,
     with torch.autocast(score_grad.device.type, enabled=False):
         for i in _blocks(score_grad, memory):
             dense = score_grad.new_zeros(
-                (min(step, score_grad.size(0) - i), memory.size(0)))
+                (min(step,
+                     score_grad.size(0) - i), memory.size(0)))
             dense.scatter_add_(1, contrast_idx[i:i + step],
                                score_grad[i:i + step])
             blocks.append(torch.mm(dense, memory))

@@ -71,8 +71,9 @@ class FactorTransferLoss(nn.Module):
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         for name, value in (('p1', p1), ('p2', p2)):
-            if isinstance(value, bool) or not isinstance(
-                    value, (int, float)) or value <= 0:
+            if isinstance(value,
+                          bool) or not isinstance(value,
+                                                  (int, float)) or value <= 0:
                 raise ValueError(f'FactorTransferLoss: {name} must be a '
                                  f'positive number, got {value!r}; the '
                                  'reference uses p1=2, p2=1')
@@ -97,8 +98,7 @@ class FactorTransferLoss(nn.Module):
                    t_feature: torch.Tensor) -> torch.Tensor:
         """The weighted loss of every sample, (N, ); their mean is
         :meth:`forward`."""
-        return self.loss_weight * self.distances(s_feature,
-                                                 t_feature).mean(1)
+        return self.loss_weight * self.distances(s_feature, t_feature).mean(1)
 
     def distances(self, s_feature: torch.Tensor,
                   t_feature: torch.Tensor) -> torch.Tensor:

@@ -97,8 +97,8 @@ class NSTLoss(nn.Module):
         check_same_batch('s_feature', s_feature, 't_feature', t_feature)
         s_feature, t_feature = match_spatial_size(s_feature,
                                                   t_feature.detach())
-        return (F.normalize(s_feature.flatten(2), dim=2),
-                F.normalize(t_feature.flatten(2), dim=2))
+        return (F.normalize(s_feature.flatten(2),
+                            dim=2), F.normalize(t_feature.flatten(2), dim=2))
 
     @staticmethod
     def poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

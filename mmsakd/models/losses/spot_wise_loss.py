@@ -168,8 +168,7 @@ def _select_rows(value: Any, batch: int, index: Tensor,
                 isinstance(item, Tensor) and item.dim() > 0
                 and item.size(0) == batch for item in value):
             return type(value)(
-                item.index_select(0, index.to(item.device))
-                for item in value)
+                item.index_select(0, index.to(item.device)) for item in value)
         if len(value) == batch:
             return type(value)(value[i] for i in index_list)
     return value
@@ -278,7 +277,9 @@ class SpotWiseLoss(nn.Module):
         self._register_state_dict_hook(_unnest_keys)
         self._register_load_state_dict_pre_hook(_nest_keys)
 
-    def forward(self, *args, gates: Optional[Tensor] = None,
+    def forward(self,
+                *args,
+                gates: Optional[Tensor] = None,
                 **kwargs) -> Tensor:
         """Compute the wrapped loss on the selected samples.
 
@@ -298,8 +299,8 @@ class SpotWiseLoss(nn.Module):
         if gates is None:
             return self.loss(*args, **kwargs)
         if not isinstance(gates, Tensor) or gates.dim() != 1:
-            got = (f'shape {tuple(gates.shape)}' if isinstance(
-                gates, Tensor) else type(gates).__name__)
+            got = (f'shape {tuple(gates.shape)}'
+                   if isinstance(gates, Tensor) else type(gates).__name__)
             raise ValueError(f'gates must be a (B, ) tensor, got {got}')
         gates = gates.detach()
         values = self._ordered_arguments(args, kwargs)

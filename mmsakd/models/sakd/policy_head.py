@@ -107,8 +107,8 @@ class SpotPolicyHead(BaseModule):
             differentiable w.r.t. the policy through the straight-through
             estimator; and the policy ``logits`` (B, num_decisions, 2).
         """
-        x = torch.cat(
-            [t_feat.detach().flatten(1),
-             s_feat.detach().flatten(1)], dim=1)
+        x = torch.cat([t_feat.detach().flatten(1),
+                       s_feat.detach().flatten(1)],
+                      dim=1)
         logits = self.fc(x).view(x.shape[0], self.num_decisions, 2)
         return gumbel_softmax_st(logits, self.tau)[..., 0], logits

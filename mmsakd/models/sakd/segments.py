@@ -144,9 +144,10 @@ class _Segment:
 
     def __call__(self, x: Tensor, detach_params: bool = False) -> Tensor:
         args = ((x, ), ) if self.tuple_io else (x, )
-        params = ({n: p.detach()
-                   for n, p in self.module.named_parameters()}
-                  if detach_params else None)
+        params = ({
+            n: p.detach()
+            for n, p in self.module.named_parameters()
+        } if detach_params else None)
         if params:
             # buffers stay the module's own, so BN uses (and in train mode
             # updates) its running statistics as usual
@@ -266,9 +267,8 @@ def same_tensor(a, b: Tensor) -> bool:
     """``a`` is ``b`` or a view of the same elements (e.g. a reshape)."""
     if a is b:
         return True
-    return (isinstance(a, Tensor) and a.numel() == b.numel()
-            and a.untyped_storage().data_ptr()
-            == b.untyped_storage().data_ptr()
+    return (isinstance(a, Tensor) and a.numel() == b.numel() and
+            a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
             and a.storage_offset() == b.storage_offset())
 
 
@@ -478,8 +478,7 @@ class SegmentExecutor:
             labels.append((path, counts.get(path, 0)))
             counts[path] = labels[-1][1] + 1
         labels = [
-            path if counts[path] == 1 else f'{path}[{k}]'
-            for path, k in labels
+            path if counts[path] == 1 else f'{path}[{k}]' for path, k in labels
         ]
         names = []
         for boundary in probe.boundaries:

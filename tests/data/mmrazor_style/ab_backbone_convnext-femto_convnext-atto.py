@@ -8,7 +8,9 @@ def convnext(arch, channels):
         type='mmpretrain.ImageClassifier',
         data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
         backbone=dict(
-            type='mmpretrain.ConvNeXt', arch=arch, drop_path_rate=0.1,
+            type='mmpretrain.ConvNeXt',
+            arch=arch,
+            drop_path_rate=0.1,
             gap_before_final_norm=True),
         head=dict(
             type='mmpretrain.LinearClsHead',

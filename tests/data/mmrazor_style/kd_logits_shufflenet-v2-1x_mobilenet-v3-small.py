@@ -17,8 +17,7 @@ model = dict(
         pretrained=False),
     distiller=dict(
         type='ConfigurableDistiller',
-        student_recorders=dict(
-            fc=dict(type='ModuleOutputs', source='head')),
+        student_recorders=dict(fc=dict(type='ModuleOutputs', source='head')),
         teacher_recorders=dict(
             fc=dict(type='ModuleOutputs', source='head.fc')),
         distill_losses=dict(

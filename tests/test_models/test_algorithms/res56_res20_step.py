@@ -52,8 +52,10 @@ def build(name: str):
 def calibrate_bn(net: torch.nn.Module, x: torch.Tensor) -> None:
     """BN running statistics of one batch, so that eval-mode activations
     of the randomly initialised networks stay in a sane range."""
-    bns = [m for m in net.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m for m in net.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -103,10 +105,14 @@ def one_step(name: str) -> dict:
     return dict(
         spots=[list(s) for s in model.distiller.spots],
         spot_names=list(model.spot_names),
-        losses={k: float(v).hex()
-                for k, v in sorted(losses.items())},
-        grad_sq_norms={k: v.hex()
-                       for k, v in sorted(groups.items())})
+        losses={
+            k: float(v).hex()
+            for k, v in sorted(losses.items())
+        },
+        grad_sq_norms={
+            k: v.hex()
+            for k, v in sorted(groups.items())
+        })
 
 
 def main() -> None:

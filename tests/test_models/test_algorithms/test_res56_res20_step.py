@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from tests.test_models.test_algorithms.res56_res20_step import (
-    CONFIGS, REFERENCE, one_step)
+from tests.test_models.test_algorithms.res56_res20_step import (CONFIGS,
+                                                                REFERENCE,
+                                                                one_step)
 
 
 @pytest.fixture(scope='module')

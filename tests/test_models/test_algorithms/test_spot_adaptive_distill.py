@@ -61,7 +61,8 @@ AT = with_kd(
         f'loss_at{i}': dict(type='ATLoss', loss_weight=1000.0)
         for i in (1, 2, 3)
     },
-    loss_forward_mappings={f'loss_at{i}': pair(f'f{i}') for i in (1, 2, 3)})
+    loss_forward_mappings={f'loss_at{i}': pair(f'f{i}')
+                           for i in (1, 2, 3)})
 
 
 def build(distiller=AT, **sakd):
@@ -156,10 +157,10 @@ def test_each_loss_trains_only_its_side():
 def test_gated_losses_follow_the_gates(monkeypatch):
     model = build()
     x, samples = batch()
-    forced = torch.tensor([[1, 0, 1, 1]] * 3 + [[0, 0, 1, 0]] * 3,
-                          dtype=torch.float)
-    monkeypatch.setattr(model.sakd_policy, 'forward',
-                        lambda t, s: (forced, None))
+    forced = torch.tensor(
+        [[1, 0, 1, 1]] * 3 + [[0, 0, 1, 0]] * 3, dtype=torch.float)
+    monkeypatch.setattr(model.sakd_policy, 'forward', lambda t, s:
+                        (forced, None))
     losses = model.loss(x, samples)
     assert losses['distill.loss_at2'] == 0
     assert losses['sakd.rate.backbone.layer1'] == 0.5
@@ -172,8 +173,7 @@ def test_gated_losses_follow_the_gates(monkeypatch):
     assert losses['sakd.hinge'] == 0
 
 
-def test_one_optimizer_step_equals_the_two_optimizer_reference(
-        monkeypatch):
+def test_one_optimizer_step_equals_the_two_optimizer_reference(monkeypatch):
     model = build(gamma=2.0)
     x, samples = batch(8)
     reference = copy.deepcopy(model)
@@ -186,9 +186,8 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(
         dict(
             optimizer=dict(
                 type='SGD', lr=lr, momentum=momentum, weight_decay=wd),
-            paramwise_cfg=dict(custom_keys={
-                'sakd_': dict(lr_mult=0.5, decay_mult=2.0)
-            })))
+            paramwise_cfg=dict(
+                custom_keys={'sakd_': dict(lr_mult=0.5, decay_mult=2.0)})))
     torch.manual_seed(11)
     losses = model.loss(x, samples)
     wrapper.update_params(sum(v for k, v in losses.items() if 'loss' in k))
@@ -198,7 +197,8 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(
     # their own SGD (lr / 2, wd 1e-3), then the student by its loss
     run = segments.SegmentExecutor.run
     monkeypatch.setattr(
-        segments.SegmentExecutor, 'run',
+        segments.SegmentExecutor,
+        'run',
         lambda self, x, start=None, end=None, detach_params=False: run(
             self, x, start, end, detach_params=False))
     agent_params = [
@@ -207,8 +207,8 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(
     ]
     student_params = [
         p for n, p in reference.named_parameters()
-        if not n.startswith(('sakd_policy.', 'sakd_routing.'))
-        and p.requires_grad
+        if not n.startswith(('sakd_policy.',
+                             'sakd_routing.')) and p.requires_grad
     ]
     agent_opt = torch.optim.SGD(
         agent_params, lr=lr / 2, momentum=momentum, weight_decay=1e-3)
@@ -297,9 +297,11 @@ SWAPS = dict(
                 in_channel=32,
                 out_channel=32,
                 norm_cfg=dict(type='BN'))),
-        loss_forward_mappings=dict(loss_l2=dict(
-            s_feature=dict(from_student=True, recorder='f2', connector='s2'),
-            t_feature=dict(from_student=False, recorder='f2')))),
+        loss_forward_mappings=dict(
+            loss_l2=dict(
+                s_feature=dict(
+                    from_student=True, recorder='f2', connector='s2'),
+                t_feature=dict(from_student=False, recorder='f2')))),
     at=AT,
     rkd=with_kd(
         student_recorders=dict(pool=rec('neck')),
@@ -316,20 +318,28 @@ SWAPS = dict(
         teacher_recorders=dict(pool=rec('neck')),
         distill_losses=dict(
             loss_crd=dict(
-                type='mmsakd.CRDLoss', neg_num=4, sample_n=16, dim_out=16,
+                type='mmsakd.CRDLoss',
+                neg_num=4,
+                sample_n=16,
+                dim_out=16,
                 loss_weight=0.8)),
         connectors=dict(
             s=dict(type='CRDConnector', dim_in=64, dim_out=16),
             t=dict(type='CRDConnector', dim_in=64, dim_out=16)),
-        loss_forward_mappings=dict(loss_crd=dict(
-            s_feats=dict(
-                from_student=True, recorder='pool', data_idx=0,
-                connector='s'),
-            t_feats=dict(
-                from_student=False, recorder='pool', data_idx=0,
-                connector='t'),
-            data_samples=dict(
-                from_student=True, recorder='inputs', data_idx=1)))),
+        loss_forward_mappings=dict(
+            loss_crd=dict(
+                s_feats=dict(
+                    from_student=True,
+                    recorder='pool',
+                    data_idx=0,
+                    connector='s'),
+                t_feats=dict(
+                    from_student=False,
+                    recorder='pool',
+                    data_idx=0,
+                    connector='t'),
+                data_samples=dict(
+                    from_student=True, recorder='inputs', data_idx=1)))),
     dkd=dict(
         type='ConfigurableDistiller',
         student_recorders=dict(
@@ -337,13 +347,13 @@ SWAPS = dict(
             gt_labels=dict(type='ModuleInputs', source='head.loss_module')),
         teacher_recorders=dict(fc=rec('head.fc')),
         distill_losses=dict(
-            loss_dkd=dict(type='DKDLoss', tau=1, beta=0.5,
-                          reduction='mean')),
-        loss_forward_mappings=dict(loss_dkd=dict(
-            preds_S=dict(from_student=True, recorder='fc'),
-            preds_T=dict(from_student=False, recorder='fc'),
-            gt_labels=dict(
-                recorder='gt_labels', from_student=True, data_idx=1)))),
+            loss_dkd=dict(type='DKDLoss', tau=1, beta=0.5, reduction='mean')),
+        loss_forward_mappings=dict(
+            loss_dkd=dict(
+                preds_S=dict(from_student=True, recorder='fc'),
+                preds_T=dict(from_student=False, recorder='fc'),
+                gt_labels=dict(
+                    recorder='gt_labels', from_student=True, data_idx=1)))),
     ab=with_kd(
         student_recorders=dict(f3=rec('backbone.layer3')),
         teacher_recorders=dict(f3=rec('backbone.layer3')),
@@ -355,9 +365,11 @@ SWAPS = dict(
                 out_channel=64,
                 norm_cfg=dict(type='BN'),
                 act_cfg=None)),
-        loss_forward_mappings=dict(loss_ab=dict(
-            s_feature=dict(from_student=True, recorder='f3', connector='s3'),
-            t_feature=dict(from_student=False, recorder='f3')))),
+        loss_forward_mappings=dict(
+            loss_ab=dict(
+                s_feature=dict(
+                    from_student=True, recorder='f3', connector='s3'),
+                t_feature=dict(from_student=False, recorder='f3')))),
 )
 SWAP_SPOTS = dict(
     kd=[],
@@ -390,9 +402,8 @@ def test_any_configurable_distiller_becomes_spot_adaptive(name):
         assert torch.isfinite(total)
         total.backward()
         missing = [
-            n for n, p in model.named_parameters()
-            if p.requires_grad and p.grad is None
-            and not n.startswith('sakd_policy')
+            n for n, p in model.named_parameters() if p.requires_grad
+            and p.grad is None and not n.startswith('sakd_policy')
         ]
         assert missing == [], missing
 

@@ -83,7 +83,8 @@ def test_ddp_training_with_a_fixed_paraphraser(cls, works):
         for _ in range(3):
             ddp(torch.randn(2, 8, 4, 4)).backward()
         print('three steps')
-    ''').format(cls=cls, port=free_port())
+    ''').format(
+        cls=cls, port=free_port())
     result = run_python(code, timeout=300)
     assert ('three steps' in result.stdout) is works, result.stderr[-2000:]
     if not works:

@@ -18,12 +18,14 @@ def spots(distiller: dict, **sakd) -> list:
     return build(distiller, **sakd).distiller.spots
 
 
-@pytest.mark.parametrize('student, teacher, record_idx', [
-    # a stage, its last block, the last activation of that block (whose
-    # ReLU module runs twice)
-    ('backbone.layer2', 'backbone.layer2.1', 0),
-    ('backbone.layer2.0.relu', 'backbone.layer2.1.relu', 1),
-])
+@pytest.mark.parametrize(
+    'student, teacher, record_idx',
+    [
+        # a stage, its last block, the last activation of that block (whose
+        # ReLU module runs twice)
+        ('backbone.layer2', 'backbone.layer2.1', 0),
+        ('backbone.layer2.0.relu', 'backbone.layer2.1.relu', 1),
+    ])
 def test_any_recorder_of_the_same_tensor_is_the_same_spot(
         student, teacher, record_idx):
     # resnet8 (student) has one block per stage, resnet14 (teacher) two
@@ -42,9 +44,10 @@ def test_a_view_of_a_boundary_is_that_spot():
         student_recorders=dict(f=rec('neck.gap')),
         teacher_recorders=dict(f=rec('neck')),
         distill_losses=dict(loss_pkt=dict(type='mmsakd.PKTLoss')),
-        loss_forward_mappings=dict(loss_pkt=dict(
-            s_feature=dict(from_student=True, recorder='f'),
-            t_feature=dict(from_student=False, recorder='f', data_idx=0))))
+        loss_forward_mappings=dict(
+            loss_pkt=dict(
+                s_feature=dict(from_student=True, recorder='f'),
+                t_feature=dict(from_student=False, recorder='f', data_idx=0))))
     assert spots(distiller) == [('neck', 'neck')]
 
 
@@ -85,8 +88,9 @@ def test_a_recorded_tuple_needs_data_idx():
 def test_record_idx_beyond_the_calls_is_named():
     distiller = copy.deepcopy(AT)
     distiller['loss_forward_mappings']['loss_at1'] = pair('f1', record_idx=2)
-    with pytest.raises(ValueError, match="'loss_at1'.*record_idx=2.*does "
-                       'not record'):
+    with pytest.raises(
+            ValueError, match="'loss_at1'.*record_idx=2.*does "
+            'not record'):
         build(distiller)
 
 
@@ -102,8 +106,10 @@ def test_spot_overrides_and_their_errors():
         spots=dict(loss_at=('backbone.layer3.0', 'backbone.layer3'))) == [
             ('backbone.layer3', 'backbone.layer3')
         ]
-    with pytest.raises(ValueError, match=r"model\.sakd\.spots\['loss_at'\], "
-                       "teacher side: 'backbone.layer9' is not a spot"):
+    with pytest.raises(
+            ValueError,
+            match=r"model\.sakd\.spots\['loss_at'\], "
+            "teacher side: 'backbone.layer9' is not a spot"):
         build(distiller, spots=dict(loss_at=('neck', 'backbone.layer9')))
     with pytest.raises(ValueError, match='not in distill_losses'):
         build(distiller, spots=dict(loss_x=('neck', 'neck')))
@@ -113,10 +119,10 @@ def test_spot_overrides_and_their_errors():
 
 def test_bad_spot_tables():
     crossed = with_kd(
-        student_recorders=dict(a=rec('backbone.layer1'),
-                               b=rec('backbone.layer2')),
-        teacher_recorders=dict(a=rec('backbone.layer2'),
-                               b=rec('backbone.layer1')),
+        student_recorders=dict(
+            a=rec('backbone.layer1'), b=rec('backbone.layer2')),
+        teacher_recorders=dict(
+            a=rec('backbone.layer2'), b=rec('backbone.layer1')),
         distill_losses=dict(
             loss_a=dict(type='ATLoss'), loss_b=dict(type='ATLoss')),
         loss_forward_mappings=dict(loss_a=pair('a'), loss_b=pair('b')))
@@ -126,21 +132,25 @@ def test_bad_spot_tables():
         student_recorders=dict(f=rec('neck')),
         teacher_recorders=dict(f=rec('head.fc')),
         distill_losses=dict(loss_p=dict(type='mmsakd.PKTLoss')),
-        loss_forward_mappings=dict(loss_p=dict(
-            s_feature=dict(from_student=True, recorder='f', data_idx=0),
-            t_feature=dict(from_student=False, recorder='f'))))
+        loss_forward_mappings=dict(
+            loss_p=dict(
+                s_feature=dict(from_student=True, recorder='f', data_idx=0),
+                t_feature=dict(from_student=False, recorder='f'))))
     with pytest.raises(ValueError, match="'loss_p' reads the logits of one"):
         build(mixed)
     # both arguments read the student, at two spots
     two = with_kd(
-        student_recorders=dict(a=rec('backbone.layer1'),
-                               b=rec('backbone.layer2')),
+        student_recorders=dict(
+            a=rec('backbone.layer1'), b=rec('backbone.layer2')),
         distill_losses=dict(loss_a=dict(type='ATLoss')),
-        loss_forward_mappings=dict(loss_a=dict(
-            s_feature=dict(from_student=True, recorder='b'),
-            t_feature=dict(from_student=True, recorder='a'))))
-    with pytest.raises(ValueError, match="cannot resolve the spot of distill "
-                       "loss 'loss_a'.*model.sakd.spots"):
+        loss_forward_mappings=dict(
+            loss_a=dict(
+                s_feature=dict(from_student=True, recorder='b'),
+                t_feature=dict(from_student=True, recorder='a'))))
+    with pytest.raises(
+            ValueError,
+            match="cannot resolve the spot of distill "
+            "loss 'loss_a'.*model.sakd.spots"):
         build(two)
 
 
@@ -176,8 +186,7 @@ def test_distill_loss_state_keys_are_mmrazors():
                 architecture=classifier(8),
                 teacher=classifier(14),
                 distiller=copy.deepcopy(cfg),
-                data_preprocessor=dict(
-                    type='mmpretrain.ClsDataPreprocessor')))
+                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
     keys = list(state_of(base))
     assert 'distiller.distill_losses.loss_crd.contrast.memory_v1' in keys
     assert list(state_of(sakd)) == keys
@@ -185,11 +194,10 @@ def test_distill_loss_state_keys_are_mmrazors():
     # SAKD-only parameters aside), and back
     with torch.no_grad():
         base.distiller.distill_losses.loss_crd.contrast.memory_v1.fill_(0.5)
-    missing, unexpected = sakd.load_state_dict(base.state_dict(),
-                                               strict=False)
+    missing, unexpected = sakd.load_state_dict(base.state_dict(), strict=False)
     assert unexpected == []
-    assert all(k.startswith(('sakd_policy.', 'sakd_routing.'))
-               for k in missing)
+    assert all(
+        k.startswith(('sakd_policy.', 'sakd_routing.')) for k in missing)
     memory = sakd.distiller.distill_losses.loss_crd.loss.contrast.memory_v1
     assert torch.all(memory == 0.5)
     with torch.no_grad():
@@ -235,8 +243,7 @@ def needs_224_distill(**sakd) -> nn.Module:
                 architecture=net(),
                 teacher=net(),
                 distiller=with_kd(),
-                data_preprocessor=dict(
-                    type='mmpretrain.ClsDataPreprocessor'),
+                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
                 sakd=sakd))
 
 

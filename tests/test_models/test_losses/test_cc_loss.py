@@ -240,8 +240,8 @@ def test_teacher_embed_over_optimizer_steps(detach):
     model = nn.Module()
     model.student = nn.Linear(5, 4)
     model.loss_cc = SpotWiseLoss(
-        CCLoss(4, 6, feat_dim=8, detach_teacher_embed=detach,
-               loss_weight=0.02))
+        CCLoss(
+            4, 6, feat_dim=8, detach_teacher_embed=detach, loss_weight=0.02))
     optim_wrapper = build_optim_wrapper(
         model,
         dict(

@@ -140,8 +140,7 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
         if gates is None:
             value = loss(s_in, t_in, samples)
         elif loss is ours:
-            value = gated_call(SpotWiseLoss(loss), gates, s_in, t_in,
-                               samples)
+            value = gated_call(SpotWiseLoss(loss), gates, s_in, t_in, samples)
         else:
             keep = gates.nonzero(as_tuple=True)[0]
             value = loss(s_in[keep], t_in[keep],
@@ -269,8 +268,8 @@ def test_large_banks_match_mmrazor_in_float64():
                 sample_idx=idx[i],
                 contrast_sample_idxs=torch.cat([
                     idx[i:i + 1],
-                    torch.randint(sizes['sample_n'], (4096, ),
-                                  generator=generator)
+                    torch.randint(
+                        sizes['sample_n'], (4096, ), generator=generator)
                 ])) for i in range(8)
         ]
         s_in = s.clone().requires_grad_()

@@ -122,15 +122,16 @@ def test_ft_connectors_are_the_reference_modules():
 
     def layout(seq):
         return [(type(m).__name__, m.in_channels, m.out_channels,
-                 m.kernel_size, m.stride, m.padding) if isinstance(
-                     m, nn.modules.conv._ConvNd) else
+                 m.kernel_size, m.stride,
+                 m.padding) if isinstance(m, nn.modules.conv._ConvNd) else
                 (type(m).__name__, getattr(m, 'negative_slope', None))
-                for m in seq if not (isinstance(m, nn.Sequential)
-                                     and len(m) == 0)]
+                for m in seq
+                if not (isinstance(m, nn.Sequential) and len(m) == 0)]
 
     def block(conv, cin, cout, bn):
-        return [(conv, cin, cout, (3, 3), (1, 1), (1, 1))] + (
-            [('BatchNorm2d', None)] if bn else []) + [('LeakyReLU', 0.1)]
+        return [
+            (conv, cin, cout, (3, 3), (1, 1), (1, 1))
+        ] + ([('BatchNorm2d', None)] if bn else []) + [('LeakyReLU', 0.1)]
 
     encoder = [(64, 64), (64, 32), (32, 32)]  # k = 0.5 of 64 channels
     assert layout(model.s_factor.encoder) == sum(
@@ -205,13 +206,13 @@ def test_ft_gated_steps_match_the_reference_steps():
     ref_optimizer = reference_sgd(ref_trainable.parameters())
     g = torch.Generator().manual_seed(1)
     for gates in (torch.tensor([1., 0., 1., 1., 0., 0., 1., 0.]),
-                  torch.tensor([0., 1., 1., 0., 1., 1., 0., 1.]),
-                  torch.ones(B)):
+                  torch.tensor([0., 1., 1., 0., 1., 1., 0.,
+                                1.]), torch.ones(B)):
         x = torch.randn(B, 3, 8, 8, generator=g)
         f_t = torch.randn(B, 64, 8, 8, generator=g).relu()
 
-        ours = gated_call(model.loss_ft, gates,
-                          model.s_factor(model.student(x)),
+        ours = gated_call(model.loss_ft,
+                          gates, model.s_factor(model.student(x)),
                           model.t_factor(f_t))
         our_grads = our_step(model, optim_wrapper, ours)
 
@@ -266,15 +267,16 @@ def test_cc_gated_steps_match_the_reference_steps():
     optim_wrapper = build_optim_wrapper(model, optim_wrapper_cfg())
     # the authors' student optimizer: student, cc_embed_s and cc_embed_t
     ref_trainable = nn.ModuleDict(
-        dict(student=reference.student, embed_s=ref_cc.embed_s,
-             embed_t=ref_cc.embed_t))
+        dict(
+            student=reference.student,
+            embed_s=ref_cc.embed_s,
+            embed_t=ref_cc.embed_t))
     ref_optimizer = reference_sgd(ref_trainable.parameters())
     g = torch.Generator().manual_seed(1)
-    for gates in (torch.tensor([1., 0., 1., 1., 0., 0., 1., 0.]),
-                  torch.zeros(B),
-                  torch.tensor([0., 1., 1., 0., 1., 1., 0., 1.]),
-                  torch.zeros(B),
-                  torch.ones(B)):
+    for gates in (torch.tensor([1., 0., 1., 1., 0., 0., 1.,
+                                0.]), torch.zeros(B),
+                  torch.tensor([0., 1., 1., 0., 1., 1., 0.,
+                                1.]), torch.zeros(B), torch.ones(B)):
         x = torch.randn(B, 10, generator=g)
         f_t = torch.randn(B, 64, generator=g)
 
@@ -288,8 +290,7 @@ def test_cc_gated_steps_match_the_reference_steps():
         if sel.any():
             e_s = ref_cc.embed_s(s_ref[sel])
             e_t = ref_cc.embed_t(f_t[sel]).detach()
-            ref = ref + beta * repdistiller_cc(e_s, e_t) * int(
-                sel.sum()) / B
+            ref = ref + beta * repdistiller_cc(e_s, e_t) * int(sel.sum()) / B
         ref_grads = reference_step(ref_trainable, ref_optimizer, ref)
 
         assert torch.allclose(ours, ref, rtol=1e-6)

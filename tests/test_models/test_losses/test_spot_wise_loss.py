@@ -5,13 +5,13 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.structures import BaseDataElement
+from mmrazor.models.losses import AngleWiseRKD, ATLoss
 from mmrazor.models.losses import CRDLoss as MMRazorCRDLoss
-from mmrazor.models.losses import (AngleWiseRKD, ATLoss, DistanceWiseRKD,
-                                   FTLoss, KLDivergence, L2Loss)
+from mmrazor.models.losses import DistanceWiseRKD, FTLoss, KLDivergence, L2Loss
 
 from mmsakd.models.distillers import SpotAdaptiveDistiller
-from mmsakd.models.losses import (CCLoss, CRDLoss, FSPLoss, NSTLoss,
-                                  PKTLoss, SPLoss, SpotWiseLoss, VIDLoss)
+from mmsakd.models.losses import (CCLoss, CRDLoss, FSPLoss, NSTLoss, PKTLoss,
+                                  SPLoss, SpotWiseLoss, VIDLoss)
 from mmsakd.models.losses.spot_wise_loss import PER_SAMPLE_FORMS
 
 B = 6
@@ -21,8 +21,8 @@ SELECTED = GATES.nonzero(as_tuple=True)[0]
 
 def logits(seed=0, batch=B):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, 10, generator=g),
-            torch.randn(batch, 10, generator=g))
+    return (torch.randn(batch, 10,
+                        generator=g), torch.randn(batch, 10, generator=g))
 
 
 def maps(seed=0, batch=B, s_channels=4, t_channels=6, size=4):
@@ -37,15 +37,15 @@ def same_maps(seed=0, batch=B):
 
 def vectors(seed=0, batch=B, dim=8):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, dim, generator=g),
-            torch.randn(batch, dim, generator=g))
+    return (torch.randn(batch, dim,
+                        generator=g), torch.randn(batch, dim, generator=g))
 
 
 def fsp_lists(seed=0, batch=B):
     g = torch.Generator().manual_seed(seed)
     shapes = [(batch, 3, 4, 4), (batch, 4, 4, 4), (batch, 5, 2, 2)]
-    return ([torch.randn(s, generator=g) for s in shapes],
-            [torch.randn(s, generator=g) for s in shapes])
+    return ([torch.randn(s, generator=g)
+             for s in shapes], [torch.randn(s, generator=g) for s in shapes])
 
 
 def rows(value, index):
@@ -101,8 +101,8 @@ def test_transparent_without_gates():
         s, t = inputs()
         assert torch.equal(wrapper(s, t), wrapper.loss(s, t))
         assert torch.equal(wrapper(s, t, gates=None), wrapper.loss(s, t))
-    vid = SpotWiseLoss(dict(type='mmsakd.VIDLoss', student_channels=4,
-                            teacher_channels=6))
+    vid = SpotWiseLoss(
+        dict(type='mmsakd.VIDLoss', student_channels=4, teacher_channels=6))
     s, t = maps()
     assert torch.equal(vid(s_feature=s, t_feature=t), vid.loss(s, t))
 
@@ -332,8 +332,8 @@ def crd_inputs(batch=4):
         samples.append(
             BaseDataElement(
                 sample_idx=torch.tensor(idx),
-                contrast_sample_idxs=torch.cat([torch.tensor([idx]),
-                                                negatives])))
+                contrast_sample_idxs=torch.cat(
+                    [torch.tensor([idx]), negatives])))
     return s, t, samples
 
 
@@ -420,9 +420,10 @@ def losses_of_both_kinds():
             loss_vid=VIDLoss(4, 6),
             loss_crd=CRDLoss(neg_num=4, sample_n=16, dim_out=8),
             loss_kd=KLDivergence()))
-    wrapped = nn.ModuleDict(
-        {name: SpotWiseLoss(copy.deepcopy(loss))
-         for name, loss in plain.items()})
+    wrapped = nn.ModuleDict({
+        name: SpotWiseLoss(copy.deepcopy(loss))
+        for name, loss in plain.items()
+    })
     return plain, wrapped
 
 
@@ -459,8 +460,7 @@ def test_deepcopy_and_pickle():
     wrapper = SpotWiseLoss(VIDLoss(4, 6), mode='mask')
     s, t = maps()
     original = wrapper(s, t, gates=GATES)
-    for clone in (copy.deepcopy(wrapper),
-                  pickle.loads(pickle.dumps(wrapper))):
+    for clone in (copy.deepcopy(wrapper), pickle.loads(pickle.dumps(wrapper))):
         assert torch.equal(clone(s, t, gates=GATES), original)
         with torch.no_grad():
             clone.loss.log_scale.add_(1.0)

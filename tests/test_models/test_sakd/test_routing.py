@@ -35,8 +35,8 @@ PAIRS = {
 def routing_for(student: nn.Module, teacher: nn.Module, spots: list):
     """The routing network between named spots, as the distiller builds
     it: executors, boundary indices and the shapes of one dry run."""
-    executors = (SegmentExecutor(student, SHAPE),
-                 SegmentExecutor(teacher, SHAPE))
+    executors = (SegmentExecutor(student,
+                                 SHAPE), SegmentExecutor(teacher, SHAPE))
     indices = [(executors[0].index(s), executors[1].index(t))
                for s, t in spots]
     shapes = [e.shapes_of(e.probe(e.dry_input(SHAPE))) for e in executors]

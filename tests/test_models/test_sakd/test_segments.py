@@ -38,8 +38,8 @@ def test_names_follow_the_modules_whose_output_a_boundary_is():
     # the pooling inside the neck returns a view of the neck's output
     neck = executor.index('neck')
     assert executor.index('neck.gap') == neck
-    assert executor.index('head.fc') == executor.index('head') == len(
-        names) - 1 == executor.logits_index
+    assert executor.index('head.fc') == executor.index(
+        'head') == len(names) - 1 == executor.logits_index
 
 
 def test_in_place_activation_moves_the_boundary():
