@@ -15,11 +15,13 @@ SAKD_DEFAULTS = dict(
     policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
     routing_loss_weight=1.0,
     gamma=1.0,
+    gamma_rule='reference',
     hinge=True,
     loss_mode='subset',
     spots=None,
     pool_source=None,
     input_shape=None)
+GAMMA_RULES = ('reference', 'exclusive')
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
                         'SpotAdaptiveDistiller',
@@ -41,6 +43,10 @@ def sakd_settings(sakd: Optional[dict]) -> dict:
     if not settings['gamma'] > 0:
         raise ValueError(
             f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
+    if settings['gamma_rule'] not in GAMMA_RULES:
+        raise ValueError(
+            f'model.sakd.gamma_rule must be one of {GAMMA_RULES}, got '
+            f'{settings["gamma_rule"]!r}')
     return settings
 
 
@@ -85,7 +91,8 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         sakd (dict, optional): SAKD settings, merged over the defaults:
             ``policy`` (policy head config; ``init='distill_all'`` for
             homogeneous pairs, ``'default'`` for heterogeneous ones),
-            ``routing_loss_weight`` (1.0), ``gamma`` (1.0), ``hinge``
+            ``routing_loss_weight`` (1.0), ``gamma`` (1.0), ``gamma_rule``
+            (``'reference'``, see :meth:`_gamma_scale`), ``hinge``
             (True), ``loss_mode`` (``'subset'``), ``spots`` (None: inferred),
             ``pool_source`` (None: the head's input), ``input_shape``
             (None: the dry runs that resolve the spots and size the
@@ -119,6 +126,7 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             pool_source=settings['pool_source'])
         super().__init__(distiller=distiller, **kwargs)
         self.gamma = float(settings['gamma'])
+        self.gamma_rule = settings['gamma_rule']
         self.hinge = bool(settings['hinge'])
         self.routing_loss_weight = float(settings['routing_loss_weight'])
 
@@ -164,24 +172,52 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             losses[f'sakd.rate.{name}'] = rate
         return losses
 
+    def _gamma_scale(self, route_ce: torch.Tensor,
+                     student_ce: torch.Tensor) -> torch.Tensor:
+        """The factor of the routed CE (tensors throughout: no host sync).
+
+        ``'reference'``: the authors' two conditions one after the other:
+        times gamma if worse than the student's CE, then divided by gamma
+        if (the scaled value is) better. ``'exclusive'``: gamma if worse,
+        1 / gamma if better. They agree for gamma >= 1; for gamma < 1 a
+        routed CE above the student's is multiplied by gamma and, when
+        that brings it below, divided back by the reference.
+        """
+        one = route_ce.new_tensor(1.0)
+        gamma = route_ce.new_tensor(self.gamma)
+        inverse = route_ce.new_tensor(1.0 / self.gamma)
+        worse = torch.where(route_ce > student_ce, gamma, one)
+        if self.gamma_rule == 'exclusive':
+            better = torch.where(route_ce < student_ce, inverse, one)
+        else:
+            better = torch.where(worse * route_ce < student_ce, inverse, one)
+        return worse * better
+
+    def _teacher_is_fixed(self) -> bool:
+        """Whether the teacher's pass is a deterministic function of the
+        batch, so that the routing pass may reuse its first-spot feature
+        (the same tensor it would compute): a frozen teacher whose dropout
+        and drop-path layers, if any, are in eval mode."""
+        if self.teacher_trainable:
+            return False
+        return not any(
+            m.training and ('Drop' in type(m).__name__)
+            for m in self.teacher.modules())
+
     def routing_losses(self, batch_inputs: torch.Tensor,
                        data_samples: List[BaseDataElement],
                        gates: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The policy/adapters loss of the routing network."""
         labels = torch.cat([sample.gt_label for sample in data_samples
                             ]).to(batch_inputs.device)
-        mixed = self.sakd_routing(batch_inputs, gates)
+        teacher_first = None
+        if self.distiller.spot_boundaries and self._teacher_is_fixed():
+            teacher_first = self.distiller.teacher_spot_feature(0)
+        mixed = self.sakd_routing(batch_inputs, gates, teacher_first)
         route_ce = F.cross_entropy(mixed, labels)
         student_ce = F.cross_entropy(
             self.distiller.get_student_logits().detach(), labels)
-        # gamma when the routed path is worse than the student alone,
-        # 1 / gamma when better, 1 when equal (no host sync)
-        scale = torch.where(
-            route_ce > student_ce, route_ce.new_tensor(self.gamma),
-            torch.where(route_ce < student_ce,
-                        route_ce.new_tensor(1.0 / self.gamma),
-                        route_ce.new_tensor(1.0)))
-        loss = scale * route_ce
+        loss = self._gamma_scale(route_ce, student_ce) * route_ce
         hinge = route_ce.new_zeros(())
         if self.hinge:
             # at least half the batch should pick the teacher at the logits

@@ -108,6 +108,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
         self.spot_shapes: List[Tuple[Shape, Shape]] = []
         self.loss_decisions: Dict[str, int] = {}
         self.pool_channels = 0
+        self._teacher_records: Dict[int, dict] = {}
 
     # -- construction ------------------------------------------------------
 
@@ -268,6 +269,7 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
 
     def _resolve(self, probes) -> _Resolved:
         logits = tuple(e.logits_index for e in self.executors)
+        self._teacher_records: Dict[int, dict] = {}
         loss_spots = {}
         for name in self.distill_losses:
             if name in self._spot_overrides:
@@ -336,6 +338,10 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
                                          probes[0 if side else 1])
             if index is not None:
                 found[side].add(index)
+                if not side:
+                    # a record that gives the teacher's tensor at a
+                    # boundary, to reuse it instead of recomputing it
+                    self._teacher_records.setdefault(index, record)
         if len(found[True]) != 1 or len(found[False]) != 1:
             names = [e.names for e in self.executors]
             raise ValueError(
@@ -413,6 +419,21 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
             pooled.append(data[-1] if isinstance(data, (tuple,
                                                         list)) else data)
         return tuple(pooled)
+
+    def teacher_spot_feature(self, m: int) -> Optional[Tensor]:
+        """The teacher's tensor at feature spot ``m`` as the distill
+        losses' teacher pass recorded it, shaped like the boundary; None
+        when no loss records it."""
+        boundary = self.spot_boundaries[m][1]
+        record = self._teacher_records.get(boundary)
+        if record is None:
+            return None
+        data = self.get_record(
+            record['recorder'],
+            from_student=False,
+            record_idx=record.get('record_idx', 0),
+            data_idx=record.get('data_idx'))
+        return data.reshape(data.shape[0], *self.spot_shapes[m][1])
 
     def get_student_logits(self) -> Tensor:
         """The student's logits of the batch (its head's output)."""

@@ -1,5 +1,5 @@
 """SAKD's multi-path routing network between teacher and student."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -84,7 +84,10 @@ class RoutingNetwork(nn.Module):
         if param is not None:
             self.to(param.device)
 
-    def forward(self, inputs: Tensor, gates: Tensor) -> Tensor:
+    def forward(self,
+                inputs: Tensor,
+                gates: Tensor,
+                teacher_first: Optional[Tensor] = None) -> Tensor:
         """Logits of the routed mix.
 
         Args:
@@ -92,6 +95,10 @@ class RoutingNetwork(nn.Module):
             gates (Tensor): (B, M + 1) decisions, 1 for the teacher and 0
                 for the student at each feature spot, then the logits. Their
                 gradient is kept (straight-through gates reach the policy).
+            teacher_first (Tensor, optional): The teacher's output at the
+                first spot, T_1(inputs), when the caller has it already (the
+                frozen teacher's own pass computes exactly that tensor);
+                None computes it.
 
         Returns:
             Tensor: (B, num_classes) mixed logits.
@@ -108,7 +115,10 @@ class RoutingNetwork(nn.Module):
             prev_s = prev_t = None
             for m, (spot_s, spot_t) in enumerate(self.spots):
                 u_s = student.run(h_s, prev_s, spot_s, detach_params=True)
-                u_t = teacher.run(h_t, prev_t, spot_t, detach_params=True)
+                if m == 0 and teacher_first is not None:
+                    u_t = teacher_first
+                else:
+                    u_t = teacher.run(h_t, prev_t, spot_t, detach_params=True)
                 a_s = _per_sample(gates[:, m], u_s)
                 a_t = _per_sample(gates[:, m], u_t)
                 h_t = (1 - a_t) * self.hints[m](u_s) + a_t * u_t

@@ -142,19 +142,28 @@ class _Segment:
         self.end = end
         self.tuple_io = tuple_io
 
-    def __call__(self, x: Tensor, detach_params: bool = False) -> Tensor:
-        args = ((x, ), ) if self.tuple_io else (x, )
-        params = ({
-            n: p.detach()
-            for n, p in self.module.named_parameters()
-        } if detach_params else None)
-        if params:
-            # buffers stay the module's own, so BN uses (and in train mode
-            # updates) its running statistics as usual
-            out = functional_call(self.module, params, args)
-        else:
-            out = self.module(*args)
-        return _last(out) if self.tuple_io else out
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.tuple_io:
+            return _last(self.module((x, )))
+        return self.module(x)
+
+
+class _Chain(nn.Module):
+    """Consecutive segments as one module, so that one
+    ``functional_call`` detaches the parameters of all of them. It only
+    references the segments' modules (the executor keeps it outside any
+    module tree)."""
+
+    def __init__(self, segments: Sequence[_Segment]):
+        super().__init__()
+        self.segments = list(segments)
+        self.links = nn.ModuleList(s.module for s in self.segments)
+        self.params = list(self.named_parameters())
+
+    def forward(self, x: Tensor) -> Tensor:
+        for segment in self.segments:
+            x = segment(x)
+        return x
 
 
 class _ChainTracer(fx.Tracer):
@@ -307,6 +316,7 @@ class SegmentExecutor:
                  context=None):
         self.model = model
         self._name = self._model_name(model)
+        self._chains: Dict[Tuple[int, int], _Chain] = {}
         x = self.dry_input(input_shape)
         calls = self._cut(model, x, context)
         #: The :class:`Probe` of the dry run that verified the cuts (with
@@ -580,9 +590,21 @@ class SegmentExecutor:
         """
         first = 0 if start is None else start + 1
         last = self.logits_index if end is None else end
-        for segment in self._segments[first:last + 1]:
-            x = segment(x, detach_params)
-        return x
+        if first > last:
+            return x
+        if not detach_params:
+            for segment in self._segments[first:last + 1]:
+                x = segment(x)
+            return x
+        chain = self._chains.get((first, last))
+        if chain is None:
+            chain = self._chains[(first, last)] = _Chain(
+                self._segments[first:last + 1])
+        # one reparametrisation for the whole range, not one per segment;
+        # buffers stay the modules' own, so BN uses (and in train mode
+        # updates) its running statistics as usual
+        params = {n: p.detach() for n, p in chain.params}
+        return functional_call(chain, params, (x, )) if params else chain(x)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._name}: {len(self.names)} " \

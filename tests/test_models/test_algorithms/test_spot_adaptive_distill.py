@@ -422,3 +422,51 @@ def test_explicit_spot_wise_wrappers_are_kept():
     x, samples = batch()
     losses = model.loss(x, samples)
     assert torch.isfinite(losses['distill.loss_kd'])
+
+
+@pytest.mark.parametrize(
+    'gamma, ce, student_ce, reference, exclusive',
+    [
+        # gamma >= 1: the two rules agree
+        (2.0, 3.0, 1.0, 2.0, 2.0),
+        (2.0, 0.5, 1.0, 0.5, 0.5),
+        (2.0, 1.0, 1.0, 1.0, 1.0),
+        # gamma < 1: worse, and still worse once scaled
+        (0.5, 3.0, 1.0, 0.5, 0.5),
+        # worse, better once scaled: the reference divides it back
+        (0.5, 1.5, 1.0, 1.0, 0.5),
+        # better
+        (0.5, 0.5, 1.0, 2.0, 2.0),
+    ])
+def test_gamma_rules(gamma, ce, student_ce, reference, exclusive):
+    model = build(gamma=gamma)
+    ce, student_ce = torch.tensor(ce), torch.tensor(student_ce)
+    assert model.gamma_rule == 'reference'
+    assert model._gamma_scale(ce, student_ce).item() == reference
+    model.gamma_rule = 'exclusive'
+    assert model._gamma_scale(ce, student_ce).item() == exclusive
+
+
+def test_bad_gamma_rule():
+    with pytest.raises(ValueError, match='model.sakd.gamma_rule'):
+        build(gamma_rule='paper')
+
+
+def test_routing_reuses_the_frozen_teachers_first_spot():
+    model = build()
+    calls = []
+    model.teacher.backbone.layer1[0].register_forward_hook(
+        lambda *args: calls.append(1))
+    x, samples = batch()
+    model.loss(x, samples)
+    # the teacher's pass computes layer1 once; the routing pass takes its
+    # output at the first spot (backbone.layer1) from the recorder
+    assert len(calls) == 1
+    reused = model.distiller.teacher_spot_feature(0)
+    assert torch.equal(reused, model.distiller.get_record('f1', False))
+    # a teacher with stochastic layers in train mode is run again
+    model.teacher.add_module('drop', torch.nn.Dropout(0.0))
+    model.teacher.drop.train()
+    calls.clear()
+    model.loss(x, samples)
+    assert len(calls) == 2
