@@ -598,13 +598,17 @@ def checkpoint_is_intact(path: str) -> bool:
 def format_markdown(summary: dict) -> str:
     """The summary as a markdown table, mean +- std of the final top-1."""
     schedule = summary['schedule']
+    data = summary['data']
+    if summary.get('smoke'):
+        data += ' (smoke: the first 128 training and 64 test images)'
     lines = [
-        f'# {summary["title"]}', '', f'- data: {summary["data"]}',
+        f'# {summary["title"]}', '', f'- data: {data}',
         f'- schedule: {schedule["epochs"]} epochs' +
         (f' (teacher {schedule["teacher_epochs"]})'
          if schedule['teacher_epochs'] else ' (teacher from a checkpoint)'),
         f'- seeds: {", ".join(str(s) for s in summary["seeds"])}',
-        f'- machine: {summary["machine"]}', '',
+        f'- machine: {summary["machine"]}',
+        '- overrides of each run: `schedule.options` in summary.json', '',
         '| method | config | top-1 (%) | runs | per seed | s / iter |',
         '|---|---|---|---|---|---|'
     ]
