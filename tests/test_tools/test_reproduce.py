@@ -182,6 +182,44 @@ def test_a_work_dir_with_other_settings_is_refused(tmp_path):
         pipeline.train('teacher', 0, str(work_dir))
 
 
+def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
+        tmp_path, monkeypatch):
+    args = tool.parse_args(['--smoke', '--out', str(tmp_path)])
+    pipeline = tool.Pipeline(args)
+    work_dir = tmp_path / 'student' / 'seed_0'
+    work_dir.mkdir(parents=True)
+    cmd = pipeline.command('student', str(work_dir), 0,
+                           pipeline.teacher_ckpt())
+    (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    (work_dir / 'last_checkpoint').write_text('epoch_0.pth')
+    seen = []
+
+    def fake_train(cmd, cwd, stdout, stderr):
+        seen.append(cmd)
+        _write_scalars(
+            str(work_dir), '20260101_000000',
+            [_train(1, 0.2), _val(1, 42.0)])
+        return tool.subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(tool.subprocess, 'run', fake_train)
+    run = pipeline.train('student', 0, str(work_dir))
+    assert seen[0][-1] == '--resume' and run['top1'] == 42.0
+    # finished: the next call reuses the result without training
+    assert pipeline.train('student', 0, str(work_dir))['top1'] == 42.0
+    assert len(seen) == 1
+
+    def failing_train(cmd, cwd, stdout, stderr):
+        stdout.write('ValueError: something broke\n')
+        return tool.subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(tool.subprocess, 'run', failing_train)
+    with pytest.raises(
+            RuntimeError,
+            match='(?s)student seed 1 failed '
+            r'\(exit 1\).*something broke'):
+        pipeline.train('student', 1, str(tmp_path / 'student' / 'seed_1'))
+
+
 @pytest.mark.slow
 def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
     out = tmp_path / 'smoke'
