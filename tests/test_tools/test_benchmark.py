@@ -36,8 +36,10 @@ class FakeRuns:
         stats = dict(
             threads=3,
             device='cpu',
-            peak_rss_mib=self.rss[config],
-            before_train=dict(peak_rss_mib=500.0))
+            memory=dict(
+                kind='peak_rss',
+                peak_mib=self.rss[config],
+                training_peak_mib=self.rss[config] - 100 * len(self.calls)))
         if profile:
             stats['profile'] = dict(iters=profile, tables={}, top_ops={})
         return times, stats
@@ -75,10 +77,13 @@ def test_benchmark_alternates_the_configs_and_reports_medians(
                                        a['median_s_per_iter'])
     assert b['round_ratios'] == pytest.approx(
         [2.5 * 1.2 / 1.1, 2.5 * 1.4 / 1.3, 2.5 * 1.6 / 1.5])
-    # peaks, and their rise while training (the model and data came first)
-    assert b['peak_rss_mib'] == 900.0 and b['memory_ratio'] == 1.5
-    assert b['peak_rss_mib_during_training'] == 400.0
-    assert b['during_training_ratio'] == 4.0
+    # the largest peak of each config's runs, and its ratio to the first's
+    assert b['memory'] == dict(
+        kind='peak_rss',
+        peak_mib=900.0,
+        peak_mib_ratio=1.5,
+        training_peak_mib=700.0,
+        training_peak_mib_ratio=700.0 / 500.0)
     assert 'profile' not in a
 
 
@@ -92,7 +97,7 @@ def test_benchmark_profiles_in_extra_runs_that_are_not_timed(monkeypatch):
     for config in (A, B):
         entry = results['configs'][osp.relpath(config, REPO)]
         assert entry['n'] == 6 and entry['profile']['iters'] == 5
-        assert 'peak_rss_mib' not in entry  # only with --memory
+        assert 'memory' not in entry  # only with --memory
 
 
 def test_benchmark_pools_a_config_given_twice(monkeypatch):
@@ -122,12 +127,23 @@ def test_profile_summary_ranks_ops_by_self_time_per_iteration():
 
 def test_peak_memory_is_reported_in_mib():
     benchmark = _load_benchmark()
-    before = benchmark._peak_memory()['peak_rss_mib']
+    before = benchmark._peak_memory(None)
+    assert before['kind'] == 'peak_rss' and before['training_peak_mib'] is None
     # touched, hence resident: the peak becomes at least twice the old one
-    block = np.ones(int(2 * before * 2**20) // 8)
-    after = benchmark._peak_memory()['peak_rss_mib']
-    assert after >= 0.99 * block.nbytes / 2**20 >= 1.98 * before
+    block = np.ones(int(2 * before['peak_mib'] * 2**20) // 8)
+    after = benchmark._peak_memory(None)['peak_mib']
+    assert after >= 0.99 * block.nbytes / 2**20 >= 1.98 * before['peak_mib']
+    block_mib = block.nbytes / 2**20
     del block
+    peak_before_reset = benchmark._reset_peak_rss()
+    if peak_before_reset is None:
+        pytest.skip('this system cannot reset the peak resident memory')
+    # the training peak starts again from what is resident now; the
+    # process's peak is kept
+    assert peak_before_reset == after
+    reset = benchmark._peak_memory(peak_before_reset)
+    assert reset['peak_mib'] == after
+    assert reset['training_peak_mib'] < after - 0.9 * block_mib
 
 
 def test_benchmark_rejects_bad_counts(capsys):
@@ -152,9 +168,10 @@ def test_benchmark_measures_threads_memory_and_profile_of_real_runs(tmp_path):
     assert results['threads'] == 1 and results['device'] == 'cpu'
     (entry, ) = results['configs'].values()
     assert entry['n'] == 2
-    # a torch process holds more than 100 MiB; training adds activations
-    assert entry['peak_rss_mib'] > 100
-    assert 0 < entry['peak_rss_mib_during_training'] < entry['peak_rss_mib']
+    # a torch process holds more than 100 MiB
+    memory = entry['memory']
+    assert memory['kind'] == 'peak_rss' and memory['peak_mib'] > 100
+    assert 100 < memory['training_peak_mib'] <= memory['peak_mib']
     profile = entry['profile']
     assert profile['iters'] == 2
     ops = profile['top_ops']['self_cpu_time_total']

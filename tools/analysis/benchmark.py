@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO, 'tools', 'train.py')
@@ -166,8 +167,9 @@ def _free_port() -> int:
 
 def _worker_hook(stats: dict, profile_first: int, profile_iters: int,
                  rows: int):
-    """A Runner hook that stores in ``stats`` the peak memory before the
-    first iteration (model and data loaded) and, when ``profile_iters`` > 0,
+    """A Runner hook that resets the peak resident memory at the first
+    iteration (after the model and data were loaded) and, when
+    ``profile_iters`` > 0, stores in ``stats``
     the PyTorch profiler's summary (CPU, and CUDA when a GPU is there) of
     iterations ``profile_first`` .. ``profile_first + profile_iters - 1``."""
     import torch
@@ -182,7 +184,7 @@ def _worker_hook(stats: dict, profile_first: int, profile_iters: int,
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
             if batch_idx == 0:
-                stats['before_train'] = _peak_memory()
+                stats['peak_before_reset'] = _reset_peak_rss()
             if profile_iters and batch_idx == profile_first:
                 self.profiler = torch.profiler.profile(activities=activities)
                 self.profiler.__enter__()
@@ -228,19 +230,52 @@ def _profile_summary(events, iters: int, rows: int) -> dict:
         top_ops=top_ops)
 
 
-def _peak_memory() -> dict:
-    """This process's peak memory in MiB: resident set size (Linux reports
-    ``ru_maxrss`` in KiB, macOS in bytes) and CUDA allocations."""
+def _rss_peak_mib() -> float:
+    """The peak resident set size (``ru_maxrss``: KiB on Linux, bytes on
+    macOS) in MiB."""
     import resource
-
-    import torch
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == 'darwin' else 1024
-    peak = dict(peak_rss_mib=maxrss * scale / 2**20)
+    return maxrss * (1 if sys.platform == 'darwin' else 1024) / 2**20
+
+
+def _reset_peak_rss() -> Optional[float]:
+    """Reset this process's peak resident set size (Linux's ``VmHWM``, which
+    ``ru_maxrss`` follows); the peak before, or None where the system
+    cannot reset it."""
+    before = _rss_peak_mib()
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        return None
+    return before
+
+
+def _peak_memory(peak_before_reset: Optional[float]) -> dict:
+    """This process's peak memory in MiB.
+
+    On a GPU, both numbers are ``torch.cuda.max_memory_allocated``. On the
+    CPU, ``peak_mib`` is the peak resident set size of the whole process,
+    loading the data included; ``training_peak_mib`` is the peak since
+    :func:`_reset_peak_rss` returned ``peak_before_reset`` (model, data,
+    activations, gradients, optimizer state), None where it could not reset
+    it.
+    """
+    import torch
     if torch.cuda.is_available():
-        peak['cuda_max_allocated_mib'] = \
-            torch.cuda.max_memory_allocated() / 2**20
-    return peak
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        return dict(
+            kind='cuda_max_allocated', peak_mib=peak, training_peak_mib=peak)
+    if peak_before_reset is None:
+        return dict(
+            kind='peak_rss', peak_mib=_rss_peak_mib(), training_peak_mib=None)
+    with open('/proc/self/status') as f:
+        (line, ) = (x for x in f if x.startswith('VmHWM:'))
+    training = int(line.split()[1]) / 1024  # kB
+    return dict(
+        kind='peak_rss',
+        peak_mib=max(peak_before_reset, training),
+        training_peak_mib=training)
 
 
 def run_worker(args) -> None:
@@ -289,7 +324,7 @@ def run_worker(args) -> None:
                      args.profile_rows),
         priority='VERY_LOW')
     runner.train()
-    stats.update(_peak_memory())
+    stats['memory'] = _peak_memory(stats.get('peak_before_reset'))
     if get_rank() == 0:
         with open(osp.join(args.work_dir, STATS), 'w') as f:
             json.dump(stats, f)
@@ -331,13 +366,18 @@ def _name(config: str) -> str:
 
 
 def _ratio(value: float, base: float) -> float:
-    return value / base if base else float('nan')
+    return value / base if value and base else None
 
 
-def _memory_key(stats: dict) -> str:
-    if 'cuda_max_allocated_mib' in stats:
-        return 'cuda_max_allocated_mib'
-    return 'peak_rss_mib'
+def _fmt(value: float, width: int, digits: int) -> str:
+    return f'{"-":>{width}s}' if value is None else \
+        f'{value:{width}.{digits}f}'
+
+
+def _max_of(runs: list, key: str) -> float:
+    """The largest ``key`` of the runs, None if a run lacks it."""
+    values = [run[key] for run in runs]
+    return None if None in values else max(values)
 
 
 def main(argv=None) -> dict:
@@ -355,9 +395,7 @@ def main(argv=None) -> dict:
             order.append(config)
             samples[config] += times
             rounds[config].append(statistics.median(times))
-            key = _memory_key(stats)
-            memory[config].append(
-                (stats[key], stats[key] - stats['before_train'][key]))
+            memory[config].append(stats['memory'])
     profiles = {
         c: run_once(c, args, args.profile)[1]['profile']
         for c in configs
@@ -378,10 +416,10 @@ def main(argv=None) -> dict:
           f'{results["device"]}')
     header = f'{"config":50s} {"s/iter":>8s} {"ratio":>6s}'
     if args.memory:
-        print(f'peak MiB: {_memory_key(stats)} of the training process; '
-              '+train: its rise after the model and data were loaded')
+        print(f'peak MiB: {stats["memory"]["kind"]} of each training '
+              'process; train: the same from its first iteration on')
     if args.memory:
-        header += f' {"peak MiB":>9s} {"ratio":>6s} {"+train":>9s} ' \
+        header += f' {"peak MiB":>9s} {"ratio":>6s} {"train":>9s} ' \
             f'{"ratio":>6s}'
     print(header)
     for config in configs:
@@ -399,17 +437,13 @@ def main(argv=None) -> dict:
         row = f'{_name(config):50s} {median:8.4f} ' \
             f'{median / base:6.2f}'
         if args.memory:
-            key = _memory_key(stats)
-            peak, during = map(max, zip(*memory[config]))
-            base_peak, base_during = map(max, zip(*memory[configs[0]]))
-            entry[key] = peak
-            entry['memory_ratio'] = _ratio(peak, base_peak)
-            # the part of the peak reached while training: activations,
-            # gradients, optimizer state (the model and data came before)
-            entry[f'{key}_during_training'] = during
-            entry['during_training_ratio'] = _ratio(during, base_during)
-            row += f' {peak:9.0f} {entry["memory_ratio"]:6.2f} ' \
-                f'{during:9.0f} {entry["during_training_ratio"]:6.2f}'
+            entry['memory'] = dict(kind=stats['memory']['kind'])
+            for key in ('peak_mib', 'training_peak_mib'):
+                peak, base_peak = (
+                    _max_of(memory[c], key) for c in (config, configs[0]))
+                ratio = _ratio(peak, base_peak)
+                entry['memory'].update({key: peak, f'{key}_ratio': ratio})
+                row += f' {_fmt(peak, 9, 0)} {_fmt(ratio, 6, 2)}'
         if config in profiles:
             entry['profile'] = profiles[config]
         results['configs'][_name(config)] = entry
