@@ -30,6 +30,8 @@ def test_wheel_ships_configs_and_tools(tmp_path):
     (wheel, ) = glob.glob(str(tmp_path / 'dist' / 'mmsakd-*.whl'))
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in ('mmsakd/.mim/model-index.yml',
+                 'mmsakd/.mim/configs/sakd/metafile.yml',
+                 'mmsakd/.mim/configs/sakd/README.md',
                  'mmsakd/.mim/configs/_base_/default_runtime.py',
                  'mmsakd/.mim/configs/distill/'
                  'kd-fitnet_r18w32-r18w16_cifar100.py',

@@ -111,6 +111,9 @@ def _distill_parts(state_dict: Mapping) -> List[Tuple[str, str]]:
 
 
 def _extract_how(path: str, prefix: str) -> str:
+    if prefix == 'architecture.':
+        return ('python tools/model_converters/convert_kd_ckpt_to_student.py '
+                f"'{path}' --out-path part.pth")
     return ('python -c "import mmsakd, torch; c = torch.load('
             f"'{path}', weights_only=True)['state_dict']; "
             "torch.save({'state_dict': {k[" + str(len(prefix)) + ':]: v '

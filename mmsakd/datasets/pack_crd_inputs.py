@@ -28,10 +28,10 @@ class PackCRDInputs(PackInputs):
     negatives itself. MMEngine's ``pseudo_collate`` keeps the data samples as
     a list, and MMPretrain's ``ClsDataPreprocessor`` passes them on with
     these fields untouched. It moves only the images and labels to the
-    model's device, though, so on a GPU these indices stay on the CPU while
-    ``CRDLoss``'s memory bank does not: use MMEngine's
-    ``ImgDataPreprocessor`` (which moves whole data samples, as MMRazor's
-    CRD config does) or move them before they index the memory bank.
+    model's device, so on a GPU these indices reach the model on the CPU;
+    :class:`~mmsakd.models.losses.CRDLoss` moves them to its embeddings'
+    device before they index the memory bank, so nothing needs to be done
+    here or in the data preprocessor.
 
     It replaces MMRazor's ``PackCRDClsInputs``, which needs the retired
     ``mmcls`` package, converts ``sample_idx`` only when it is a Python

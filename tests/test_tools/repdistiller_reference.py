@@ -508,3 +508,49 @@ MODEL_DICT: Dict[str, Callable[[int], nn.Module]] = {
 def build(arch: str, num_classes: int = 100) -> Classifier:
     """A reference model by the benchmark's name."""
     return MODEL_DICT[arch](num_classes)
+
+
+def _normal_fan_out(conv: nn.Conv2d) -> None:
+    # N(0, 2 / n) with n = k * k * C_out, written out as in wrn.py, vgg.py
+    # and mobilenetv2.py
+    n = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
+    conv.weight.data.normal_(0, (2.0 / n)**0.5)
+
+
+def reference_init(model: nn.Module) -> nn.Module:
+    """Apply the initialisation each reference family's constructor does.
+
+    The classes above keep PyTorch's constructor defaults; the benchmark's
+    constructors then run these loops:
+
+    * ``resnet.py``, ``resnetv2.py``: conv ``kaiming_normal_`` (fan_out,
+      relu), BN weight 1 and bias 0; the linear layer keeps PyTorch's
+      default.
+    * ``wrn.py``: conv N(0, 2 / (k * k * C_out)), BN 1 / 0, linear bias 0
+      (its weight keeps PyTorch's default).
+    * ``vgg.py``, ``mobilenetv2.py``: conv N(0, 2 / (k * k * C_out)) and
+      conv bias 0, BN 1 / 0, linear N(0, 0.01) and bias 0.
+    * ``ShuffleNetv1.py``, ``ShuffleNetv2.py``: none (PyTorch's defaults).
+    """
+    for m in model.modules():
+        if isinstance(model, (ResNet, ResNetV2)):
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(
+                    m.weight, mode='fan_out', nonlinearity='relu')
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+        elif isinstance(model, (WideResNet, VGG, MobileNetV2)):
+            linear_normal = not isinstance(model, WideResNet)
+            if isinstance(m, nn.Conv2d):
+                _normal_fan_out(m)
+                if m.bias is not None:
+                    m.bias.data.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.data.fill_(1)
+                m.bias.data.zero_()
+            elif isinstance(m, nn.Linear):
+                if linear_normal:
+                    m.weight.data.normal_(0, 0.01)
+                m.bias.data.zero_()
+    return model

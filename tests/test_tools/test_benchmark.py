@@ -1,13 +1,187 @@
+import importlib.util
 import json
+import os.path as osp
+import statistics
 
+import numpy as np
 import pytest
+import torch
 
 from tests.helpers import REPO, run_tool
 
-# they train end to end or launch subprocesses
-pytestmark = pytest.mark.slow
+A = f'{REPO}/configs/demo/resnet18-w32_digits.py'
+B = f'{REPO}/configs/demo/resnet56_digits.py'
 
 
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(REPO, 'tools', 'analysis', 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeRuns:
+    """Stands in for the training processes: each run's iteration times
+    and worker statistics depend on the config and the run's position."""
+
+    def __init__(self, seconds: dict, rss: dict):
+        self.seconds, self.rss, self.calls = seconds, rss, []
+
+    def __call__(self, config, args, profile=0):
+        self.calls.append((config, profile))
+        # the machine slows down run after run: a drift both configs share
+        drift = 1 + 0.1 * len(self.calls)
+        times = [self.seconds[config] * drift * f for f in (0.9, 1.0, 1.2)]
+        stats = dict(
+            threads=3,
+            device='cpu',
+            memory=dict(
+                kind='peak_rss',
+                peak_mib=self.rss[config],
+                training_peak_mib=self.rss[config] - 100 * len(self.calls)))
+        if profile:
+            stats['profile'] = dict(iters=profile, tables={}, top_ops={})
+        return times, stats
+
+
+def test_benchmark_alternates_the_configs_and_reports_medians(
+        tmp_path, monkeypatch):
+    benchmark = _load_benchmark()
+    runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
+    monkeypatch.setattr(benchmark, 'run_once', runs)
+    out = tmp_path / 'bench.json'
+    results = benchmark.main([
+        A, B, '--iters', '4', '--warmup', '1', '--repeat', '3', '--memory',
+        '--json',
+        str(out)
+    ])
+    assert [c for c, _ in runs.calls] == [A, B, A, B, A, B]
+    assert results == json.loads(out.read_text())
+    assert results['threads'] == 3 and results['cpu_count'] >= 1
+    assert results['order'] == [osp.relpath(c, REPO) for c in [A, B] * 3]
+    a, b = (results['configs'][osp.relpath(c, REPO)] for c in (A, B))
+    # medians over every run's post-warm-up iterations, ratio to the first
+    drifts = {A: (1.1, 1.3, 1.5), B: (1.2, 1.4, 1.6)}
+    for entry, config, seconds in ((a, A, 0.2), (b, B, 0.5)):
+        times = [
+            seconds * d * f for d in drifts[config] for f in (0.9, 1.0, 1.2)
+        ]
+        assert entry['n'] == 9
+        assert entry['median_s_per_iter'] == pytest.approx(
+            statistics.median(times))
+        assert entry['run_medians_s'] == pytest.approx(
+            [seconds * d for d in drifts[config]])
+    assert a['ratio'] == 1.0
+    assert b['ratio'] == pytest.approx(b['median_s_per_iter'] /
+                                       a['median_s_per_iter'])
+    assert b['round_ratios'] == pytest.approx(
+        [2.5 * 1.2 / 1.1, 2.5 * 1.4 / 1.3, 2.5 * 1.6 / 1.5])
+    # the largest peak of each config's runs, and its ratio to the first's
+    assert b['memory'] == dict(
+        kind='peak_rss',
+        peak_mib=900.0,
+        peak_mib_ratio=1.5,
+        training_peak_mib=700.0,
+        training_peak_mib_ratio=700.0 / 500.0)
+    assert 'profile' not in a
+
+
+def test_benchmark_profiles_in_extra_runs_that_are_not_timed(monkeypatch):
+    benchmark = _load_benchmark()
+    runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
+    monkeypatch.setattr(benchmark, 'run_once', runs)
+    results = benchmark.main(
+        [A, B, '--iters', '4', '--warmup', '1', '--repeat', '2', '--profile'])
+    assert runs.calls == [(A, 0), (B, 0), (A, 0), (B, 0), (A, 5), (B, 5)]
+    for config in (A, B):
+        entry = results['configs'][osp.relpath(config, REPO)]
+        assert entry['n'] == 6 and entry['profile']['iters'] == 5
+        assert 'memory' not in entry  # only with --memory
+
+
+def test_benchmark_pools_a_config_given_twice(monkeypatch):
+    benchmark = _load_benchmark()
+    runs = FakeRuns({A: 0.2}, {A: 600.0})
+    monkeypatch.setattr(benchmark, 'run_once', runs)
+    results = benchmark.main([A, A, '--iters', '4', '--warmup', '1'])
+    assert len(runs.calls) == 6
+    (entry, ) = results['configs'].values()
+    assert entry['n'] == 18 and entry['ratio'] == 1.0
+
+
+def test_profile_summary_ranks_ops_by_self_time_per_iteration():
+    benchmark = _load_benchmark()
+    x = torch.randn(256, 256)
+    with torch.profiler.profile() as profiler:
+        for _ in range(2):
+            (x @ x).relu()
+    summary = benchmark._profile_summary(profiler.key_averages(), 2, 5)
+    (ops, ) = summary['top_ops'].values()
+    times = [op['self_us_per_iter'] for op in ops]
+    assert len(ops) == 5 and times == sorted(times, reverse=True)
+    (mm, ) = [op for op in ops if op['name'] == 'aten::mm']
+    assert mm['calls_per_iter'] == 1.0
+    assert 'aten::mm' in summary['tables']['self_cpu_time_total']
+
+
+def test_peak_memory_is_reported_in_mib():
+    benchmark = _load_benchmark()
+    before = benchmark._peak_memory(None)
+    assert before['kind'] == 'peak_rss' and before['training_peak_mib'] is None
+    # touched, hence resident: the peak becomes at least twice the old one
+    block = np.ones(int(2 * before['peak_mib'] * 2**20) // 8)
+    after = benchmark._peak_memory(None)['peak_mib']
+    assert after >= 0.99 * block.nbytes / 2**20 >= 1.98 * before['peak_mib']
+    block_mib = block.nbytes / 2**20
+    del block
+    peak_before_reset = benchmark._reset_peak_rss()
+    if peak_before_reset is None:
+        pytest.skip('this system cannot reset the peak resident memory')
+    # the training peak starts again from what is resident now; the
+    # process's peak is kept
+    assert peak_before_reset == after
+    reset = benchmark._peak_memory(peak_before_reset)
+    assert reset['peak_mib'] == after
+    assert reset['training_peak_mib'] < after - 0.9 * block_mib
+
+
+def test_benchmark_rejects_bad_counts(capsys):
+    benchmark = _load_benchmark()
+    for flag in ('--repeat', '--threads', '--nproc'):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args([A, flag, '0'])
+        assert f'{flag} must be >= 1, got 0' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_benchmark_measures_threads_memory_and_profile_of_real_runs(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = run_tool([
+        'tools/analysis/benchmark.py', A, '--iters', '3', '--warmup', '1',
+        '--repeat', '1', '--batch-size', '8', '--threads', '1', '--memory',
+        '--profile', '2', '--profile-rows', '4', '--json',
+        str(out)
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results['threads'] == 1 and results['device'] == 'cpu'
+    (entry, ) = results['configs'].values()
+    assert entry['n'] == 2
+    # a torch process holds more than 100 MiB
+    memory = entry['memory']
+    assert memory['kind'] == 'peak_rss' and memory['peak_mib'] > 100
+    assert 100 < memory['training_peak_mib'] <= memory['peak_mib']
+    profile = entry['profile']
+    assert profile['iters'] == 2
+    ops = profile['top_ops']['self_cpu_time_total']
+    assert len(ops) == 4
+    assert any('convolution' in op['name'] for op in ops)
+    assert 'top ops by self_cpu_time' in result.stdout
+    assert 'torch threads 1 of' in result.stdout
+
+
+@pytest.mark.slow
 def test_benchmark_reports_ratios_from_real_runs(tmp_path):
     out = tmp_path / 'bench.json'
     configs = [
@@ -16,17 +190,18 @@ def test_benchmark_reports_ratios_from_real_runs(tmp_path):
     ]
     result = run_tool([
         'tools/analysis/benchmark.py', *configs, '--iters', '4', '--warmup',
-        '1', '--batch-size', '8', '--out',
+        '1', '--repeat', '1', '--batch-size', '8', '--out',
         str(out)
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())
     # the same config twice: both runs pooled into one entry
-    (entry, ) = results.values()
+    (entry, ) = results['configs'].values()
     assert entry['n'] == 2 * 3 and entry['median_s_per_iter'] > 0
     assert entry['ratio'] == 1.0
 
 
+@pytest.mark.slow
 def test_benchmark_rejects_bad_arguments():
     result = run_tool(['tools/analysis/benchmark.py', '--iters', '3'])
     assert result.returncode != 0 and 'at least one config' in result.stderr
@@ -42,7 +217,7 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
     result = run_tool([
         f'{REPO}/tools/analysis/benchmark.py',
         'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup', '1',
-        '--batch-size', '8'
+        '--repeat', '1', '--batch-size', '8'
     ],
                       cwd=str(tmp_path))
     assert result.returncode != 0
@@ -53,7 +228,7 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
     result = run_tool([
         f'{REPO}/tools/analysis/benchmark.py',
         'configs/demo/resnet18-w32_digits.py', '--iters', '3', '--warmup', '1',
-        '--batch-size', '8'
+        '--repeat', '1', '--batch-size', '8'
     ],
                       cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]

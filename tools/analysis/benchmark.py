@@ -1,19 +1,30 @@
 """Measure the training step time of configs, in one run, as ratios.
 
-Each config is trained for a few iterations through ``tools/train.py`` (the
-real Runner, hooks and data pipeline) in its own process; the per-iteration
-``time`` that MMEngine's ``IterTimerHook`` logs is read back, the warm-up
-iterations are dropped and the median is reported, together with its ratio
-to the first config. Machines are noisy: compare ratios measured in the same
-run, not absolute times from different runs.
+Each config is trained for a few iterations through ``tools/train.py``'s
+pieces (the real Runner, hooks and data pipeline) in its own process; the
+per-iteration ``time`` that MMEngine's ``IterTimerHook`` logs is read back,
+the warm-up iterations are dropped and the median is reported, together with
+its ratio to the first config and the machine's torch thread count. Runs are
+alternated (A B A B ..., ``--repeat`` rounds) so that a slow phase of a
+shared machine hits every config alike; the ratio of each round is kept in
+the JSON output too. Compare ratios measured in the same run, not absolute
+times from different runs.
 
     python tools/analysis/benchmark.py CONFIG [CONFIG ...] [--iters 30]
-        [--warmup 5] [--nproc 1] [--repeat 1] [--cfg-options k=v ...]
-        [--out results.json]
+        [--warmup 5] [--repeat 3] [--threads N] [--nproc 1] [--memory]
+        [--profile [ITERS]] [--batch-size B] [--cfg-options k=v ...]
+        [--json results.json]
 
-``--nproc 2`` runs each config with torchrun and ``--launcher pytorch``
-(gloo on CPU). ``--repeat`` interleaves repetitions (A B A B ...) so that a
-slow phase of the machine hits every config alike.
+``--memory`` reports each config's peak memory, read inside its own
+training process (so peaks of different configs never mix): the peak
+resident set size (``ru_maxrss``) on the CPU, and
+``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` runs each config
+once more and profiles ``ITERS`` steady-state iterations (after the warm-up)
+with the PyTorch profiler; the table of the top ops by self CPU time (and
+self CUDA time on a GPU) is printed, and the ops are in the JSON output.
+The profiled runs are not timed. ``--nproc 2`` runs each config with
+torchrun and ``--launcher pytorch`` (gloo on CPU); memory and profile are
+those of rank 0.
 """
 import argparse
 import glob
@@ -24,9 +35,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO, 'tools', 'train.py')
+STATS = 'benchmark_stats.json'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,8 +60,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--repeat',
         type=int,
-        default=1,
-        help='interleaved repetitions of every config')
+        default=3,
+        help='rounds of runs, alternated A B A B ...')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads of each run (default: torch\'s)')
+    parser.add_argument(
+        '--memory',
+        action='store_true',
+        help='report the peak memory of each config')
+    parser.add_argument(
+        '--profile',
+        type=int,
+        nargs='?',
+        const=5,
+        default=0,
+        metavar='ITERS',
+        help='profile ITERS steady-state iterations of each config (5 '
+        'without a value) in one extra run per config')
+    parser.add_argument(
+        '--profile-rows',
+        type=int,
+        default=15,
+        help='rows of the profiler tables')
     parser.add_argument(
         '--batch-size',
         type=int,
@@ -59,7 +95,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs='+',
         default=[],
         help='extra key=value overrides for every config')
-    parser.add_argument('--out', help='write the results to this JSON file')
+    parser.add_argument(
+        '--json',
+        '--out',
+        dest='out',
+        metavar='PATH',
+        help='write the results to this JSON file')
     # internal: one timed run, started by the parent process
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--work-dir', help=argparse.SUPPRESS)
@@ -75,6 +116,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give at least one config')
     if args.iters <= args.warmup:
         parser.error('--iters must be larger than --warmup')
+    for key in ('repeat', 'nproc', 'threads', 'profile_rows'):
+        value = getattr(args, key)
+        if value is not None and value < 1:
+            parser.error(f'--{key.replace("_", "-")} must be >= 1, got '
+                         f'{value}')
+    if args.profile < 0:
+        parser.error(f'--profile must be >= 1 iterations, got {args.profile}')
     # the runs start in the repository root: resolve paths from here
     args.configs = [c if '::' in c else osp.abspath(c) for c in args.configs]
     for config in args.configs:
@@ -84,13 +132,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _command(config: str, work_dir: str, args) -> list:
+def _command(config: str, work_dir: str, args, profile: int = 0) -> list:
+    # a profiled run: the warm-up, then the profiled iterations only
+    iters = args.warmup + profile if profile else args.iters
     worker = [
         osp.abspath(__file__), '--worker', config, '--work-dir', work_dir,
         '--iters',
-        str(args.iters), '--warmup',
-        str(args.warmup)
+        str(iters), '--warmup',
+        str(args.warmup), '--profile',
+        str(profile), '--profile-rows',
+        str(args.profile_rows)
     ]
+    if args.threads:
+        worker += ['--threads', str(args.threads)]
     if args.batch_size:
         worker += ['--batch-size', str(args.batch_size)]
     if args.cfg_options:
@@ -111,10 +165,129 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _worker_hook(stats: dict, profile_first: int, profile_iters: int,
+                 rows: int):
+    """A Runner hook that resets the peak resident memory at the first
+    iteration (after the model and data were loaded) and, when
+    ``profile_iters`` > 0, stores in ``stats``
+    the PyTorch profiler's summary (CPU, and CUDA when a GPU is there) of
+    iterations ``profile_first`` .. ``profile_first + profile_iters - 1``."""
+    import torch
+    from mmengine.hooks import Hook
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    last = profile_first + profile_iters - 1
+
+    class BenchmarkWorker(Hook):
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if batch_idx == 0:
+                stats['peak_before_reset'] = _reset_peak_rss()
+            if profile_iters and batch_idx == profile_first:
+                self.profiler = torch.profiler.profile(activities=activities)
+                self.profiler.__enter__()
+
+        def after_train_iter(self,
+                             runner,
+                             batch_idx,
+                             data_batch=None,
+                             outputs=None):
+            if profile_iters and batch_idx == last:
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                self.profiler.__exit__(None, None, None)
+                stats['profile'] = _profile_summary(
+                    self.profiler.key_averages(), profile_iters, rows)
+
+    return BenchmarkWorker()
+
+
+def _profile_summary(events, iters: int, rows: int) -> dict:
+    """The profiler's tables of the top ``rows`` ops by self CPU time (and
+    self CUDA time when there is any), and the same ops as JSON rows, in
+    microseconds per profiled iteration."""
+    keys = ['self_cpu_time_total']
+    if any(e.self_device_time_total > 0 for e in events):
+        keys.append('self_device_time_total')
+    top_ops = {}
+    for key in keys:
+        ranked = sorted(events, key=lambda e: getattr(e, key), reverse=True)
+        top_ops[key] = [
+            dict(
+                name=e.key,
+                calls_per_iter=e.count / iters,
+                self_us_per_iter=getattr(e, key) / iters)
+            for e in ranked[:rows]
+        ]
+    return dict(
+        iters=iters,
+        tables={
+            key: events.table(sort_by=key, row_limit=rows)
+            for key in keys
+        },
+        top_ops=top_ops)
+
+
+def _rss_peak_mib() -> float:
+    """The peak resident set size (``ru_maxrss``: KiB on Linux, bytes on
+    macOS) in MiB."""
+    import resource
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss * (1 if sys.platform == 'darwin' else 1024) / 2**20
+
+
+def _reset_peak_rss() -> Optional[float]:
+    """Reset this process's peak resident set size (Linux's ``VmHWM``, which
+    ``ru_maxrss`` follows); the peak before, or None where the system
+    cannot reset it."""
+    before = _rss_peak_mib()
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        return None
+    return before
+
+
+def _peak_memory(peak_before_reset: Optional[float]) -> dict:
+    """This process's peak memory in MiB.
+
+    On a GPU, both numbers are ``torch.cuda.max_memory_allocated``. On the
+    CPU, ``peak_mib`` is the peak resident set size of the whole process,
+    loading the data included; ``training_peak_mib`` is the peak since
+    :func:`_reset_peak_rss` returned ``peak_before_reset`` (model, data,
+    activations, gradients, optimizer state), None where it could not reset
+    it.
+    """
+    import torch
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        return dict(
+            kind='cuda_max_allocated', peak_mib=peak, training_peak_mib=peak)
+    if peak_before_reset is None:
+        return dict(
+            kind='peak_rss', peak_mib=_rss_peak_mib(), training_peak_mib=None)
+    with open('/proc/self/status') as f:
+        (line, ) = (x for x in f if x.startswith('VmHWM:'))
+    training = int(line.split()[1]) / 1024  # kB
+    return dict(
+        kind='peak_rss',
+        peak_mib=max(peak_before_reset, training),
+        training_peak_mib=training)
+
+
 def run_worker(args) -> None:
-    """Train ``args.iters`` iterations of one config (inside this process)."""
+    """Train ``args.iters`` iterations of one config (inside this process)
+    and write its thread count, peak memory and profile to
+    ``<work dir>/benchmark_stats.json``."""
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sys.path.insert(0, osp.join(REPO, 'tools'))
     import train  # noqa: E402  (imports mmsakd first)
+    from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
     cfg = train.load_config(args.worker)
@@ -142,7 +315,19 @@ def run_worker(args) -> None:
             parser.parse_args(['--cfg-options',
                                *args.cfg_options]).cfg_options)
     train.check_teacher_ckpt(cfg)
-    Runner.from_cfg(cfg).train()
+    runner = Runner.from_cfg(cfg)
+    stats = dict(
+        threads=torch.get_num_threads(),
+        device='cuda' if torch.cuda.is_available() else 'cpu')
+    runner.register_hook(
+        _worker_hook(stats, args.iters - args.profile, args.profile,
+                     args.profile_rows),
+        priority='VERY_LOW')
+    runner.train()
+    stats['memory'] = _peak_memory(stats.get('peak_before_reset'))
+    if get_rank() == 0:
+        with open(osp.join(args.work_dir, STATS), 'w') as f:
+            json.dump(stats, f)
     train.teardown_dist()
 
 
@@ -154,10 +339,12 @@ def _iteration_times(work_dir: str) -> list:
     return [r['time'] for r in rows if 'time' in r and 'loss' in r]
 
 
-def run_once(config: str, args) -> list:
+def run_once(config: str, args, profile: int = 0) -> tuple:
+    """Train ``config`` in a new process; its iteration times after the
+    warm-up and what the worker measured (threads, memory, profile)."""
     with tempfile.TemporaryDirectory() as work_dir:
         result = subprocess.run(
-            _command(config, work_dir, args),
+            _command(config, work_dir, args, profile),
             cwd=REPO,
             capture_output=True,
             text=True)
@@ -165,34 +352,107 @@ def run_once(config: str, args) -> list:
             sys.stderr.write(result.stdout[-2000:] + result.stderr[-4000:])
             raise RuntimeError(f'training {config} failed')
         times = _iteration_times(work_dir)
+        with open(osp.join(work_dir, STATS)) as f:
+            stats = json.load(f)
     if len(times) <= args.warmup:
         raise RuntimeError(
             f'{config}: only {len(times)} iterations were logged, fewer '
             'than --warmup')
-    return times[args.warmup:]
+    return times[args.warmup:], stats
+
+
+def _name(config: str) -> str:
+    return config if '::' in config else osp.relpath(config, REPO)
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if value and base else None
+
+
+def _fmt(value: float, width: int, digits: int) -> str:
+    return f'{"-":>{width}s}' if value is None else \
+        f'{value:{width}.{digits}f}'
+
+
+def _max_of(runs: list, key: str) -> float:
+    """The largest ``key`` of the runs, None if a run lacks it."""
+    values = [run[key] for run in runs]
+    return None if None in values else max(values)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.worker:
         return run_worker(args)
-    samples = {c: [] for c in args.configs}
+    configs = list(dict.fromkeys(args.configs))  # the same config is pooled
+    samples = {c: [] for c in configs}
+    rounds = {c: [] for c in configs}  # the median of each run, by round
+    memory = {c: [] for c in configs}
+    order, stats = [], {}
     for _ in range(args.repeat):
-        for config in args.configs:
-            samples[config] += run_once(config, args)
-    base = statistics.median(samples[args.configs[0]])
-    results = {}
-    print(f'{"config":60s} {"s/iter":>8s} {"ratio":>6s}  (median of '
-          f'{args.iters - args.warmup} x {args.repeat}, nproc {args.nproc})')
-    for config, times in samples.items():
-        median = statistics.median(times)
-        results[config] = dict(
+        for config in args.configs:  # A B A B ...
+            times, stats = run_once(config, args)
+            order.append(config)
+            samples[config] += times
+            rounds[config].append(statistics.median(times))
+            memory[config].append(stats['memory'])
+    profiles = {
+        c: run_once(c, args, args.profile)[1]['profile']
+        for c in configs
+    } if args.profile else {}
+
+    base = statistics.median(samples[configs[0]])
+    results = dict(
+        threads=stats['threads'],
+        cpu_count=os.cpu_count(),
+        device=stats['device'],
+        nproc=args.nproc,
+        order=[_name(c) for c in order],
+        configs={})
+    print(f'{len(order)} runs alternated (A B A B ...), median of '
+          f'{args.iters - args.warmup} iterations after {args.warmup} '
+          f'warm-up ones per run; torch threads {results["threads"]} of '
+          f'{results["cpu_count"]} CPUs, nproc {args.nproc}, '
+          f'{results["device"]}')
+    header = f'{"config":50s} {"s/iter":>8s} {"ratio":>6s}'
+    if args.memory:
+        print(f'peak MiB: {stats["memory"]["kind"]} of each training '
+              'process; train: the same from its first iteration on')
+    if args.memory:
+        header += f' {"peak MiB":>9s} {"ratio":>6s} {"train":>9s} ' \
+            f'{"ratio":>6s}'
+    print(header)
+    for config in configs:
+        median = statistics.median(samples[config])
+        entry = dict(
             median_s_per_iter=median,
             ratio=median / base,
-            n=len(times),
-            nproc=args.nproc)
-        print(f'{osp.relpath(config, REPO):60s} {median:8.4f} '
-              f'{median / base:6.2f}')
+            n=len(samples[config]),
+            run_medians_s=rounds[config],
+            # same-round ratios to the first config: their spread shows how
+            # much the machine drifted during the run
+            round_ratios=[
+                m / b for m, b in zip(rounds[config], rounds[configs[0]])
+            ])
+        row = f'{_name(config):50s} {median:8.4f} ' \
+            f'{median / base:6.2f}'
+        if args.memory:
+            entry['memory'] = dict(kind=stats['memory']['kind'])
+            for key in ('peak_mib', 'training_peak_mib'):
+                peak, base_peak = (
+                    _max_of(memory[c], key) for c in (config, configs[0]))
+                ratio = _ratio(peak, base_peak)
+                entry['memory'].update({key: peak, f'{key}_ratio': ratio})
+                row += f' {_fmt(peak, 9, 0)} {_fmt(ratio, 6, 2)}'
+        if config in profiles:
+            entry['profile'] = profiles[config]
+        results['configs'][_name(config)] = entry
+        print(row)
+    for config, profile in profiles.items():
+        for key, table in profile['tables'].items():
+            print(f'\n{_name(config)}: top ops by '
+                  f'{key.replace("_total", "")}, {profile["iters"]} '
+                  f'iterations after the warm-up\n{table}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)

@@ -8,4 +8,7 @@ model = dict(
         type='mmpretrain.LinearClsHead',
         num_classes=100,
         in_channels=64,
+        # the reference's nn.Linear keeps PyTorch's default init, not
+        # LinearClsHead's N(0, 0.01)
+        init_cfg=None,
         loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))

@@ -8,4 +8,7 @@ model = dict(
         type='mmpretrain.LinearClsHead',
         num_classes=100,
         in_channels=512,
+        # N(0, 0.01) weight and zero bias, as the reference's
+        # _initialize_weights (LinearClsHead's default, made explicit)
+        init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0),
         loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0)))

@@ -1,0 +1,30 @@
+# Offline demo of configs/baselines/crd_res56_res20.py (CRD + KD without
+# SAKD, resnet56 -> resnet20) on scikit-learn's digits: the baseline of
+# configs/demo/crd_res56_res20_digits.py, with the same data blocks, teacher
+# checkpoint and CRD sizes (a memory bank of the 1,437 training images and
+# 1,024 negatives instead of 16,384). The teacher comes from
+# configs/demo/resnet56_digits.py.
+_base_ = ['../baselines/crd_res56_res20.py']
+
+model = dict(
+    teacher_ckpt='work_dirs/demo/teacher_resnet56_digits.pth',
+    distiller=dict(
+        distill_losses=dict(loss_crd=dict(sample_n=1437, neg_num=1024))))
+
+train_dataloader = dict(
+    num_workers=0,
+    dataset=dict(
+        neg_num=1024,
+        dataset=dict(
+            _delete_=True,
+            type='mmsakd.SklearnDigits',
+            split='train',
+            pipeline={{_base_.train_dataloader.dataset.dataset.pipeline}})))
+val_dataloader = dict(
+    num_workers=0,
+    dataset=dict(
+        _delete_=True,
+        type='mmsakd.SklearnDigits',
+        split='test',
+        pipeline={{_base_.test_pipeline}}))
+test_dataloader = val_dataloader

@@ -1,0 +1,258 @@
+import json
+import os
+import os.path as osp
+
+import pytest
+
+from tests.helpers import REPO, run_tool
+from tools.analysis import reproduce as tool
+
+
+def _write_scalars(work_dir, launch, rows):
+    folder = osp.join(work_dir, launch, 'vis_data')
+    os.makedirs(folder, exist_ok=True)
+    with open(osp.join(folder, 'scalars.json'), 'w') as f:
+        for row in rows:
+            f.write(json.dumps(row) + '\n')
+
+
+def _train(epoch, time):
+    return dict(lr=0.05, loss=1.0, time=time, epoch=epoch, step=10 * epoch)
+
+
+def _val(epoch, top1, teacher=None):
+    row = {'accuracy/top1': top1, 'accuracy/top5': 99.0, 'time': 9.0}
+    if teacher is not None:
+        row['teacher.accuracy/top1'] = teacher
+    row['step'] = epoch
+    return row
+
+
+def test_read_run_takes_the_last_validation_across_resumed_launches(tmp_path):
+    wd = str(tmp_path)
+    _write_scalars(
+        wd, '20260101_000000',
+        [_train(1, 0.1), _val(1, 10.0),
+         _train(2, 0.3)])
+    # the resumed launch, and a cut last line from a killed process
+    _write_scalars(wd, '20260101_010000', [
+        _train(2, 0.2),
+        _val(2, 20.0, 70.0),
+        _train(3, 0.5),
+        _val(3, 30.0, 71.0)
+    ])
+    with open(
+            osp.join(wd, '20260101_010000', 'vis_data', 'scalars.json'),
+            'a') as f:
+        f.write('{"accuracy/top1": 5')
+    run = tool.read_run(wd, max_epochs=3)
+    assert run['top1'] == 30.0 and run['epoch'] == 3
+    assert run['teacher_top1'] == 71.0 and run['top5'] == 99.0
+    # the median of the training rows only (validation times left out)
+    assert run['time_per_iter_s'] == pytest.approx(0.25)
+
+
+def test_read_run_errors_name_the_work_dir_and_the_fix(tmp_path):
+    wd = str(tmp_path)
+    with pytest.raises(FileNotFoundError, match='logged nothing'):
+        tool.read_run(wd)
+    _write_scalars(wd, '20260101_000000', [_train(1, 0.1)])
+    with pytest.raises(ValueError, match='never validated'):
+        tool.read_run(wd)
+    _write_scalars(wd, '20260101_000000', [_train(1, 0.1), _val(1, 10.0)])
+    with pytest.raises(ValueError, match='epoch 1, not of the last epoch 2'):
+        tool.read_run(wd, max_epochs=2)
+
+
+def test_schedule_scales_the_milestones_with_the_epochs():
+    cfg = tool._load(f'{REPO}/configs/vanilla/resnet20_cifar100.py')
+    assert tool.schedule_options(cfg, None) == []
+    assert tool.schedule_options(cfg, 240) == []
+    assert tool.schedule_options(cfg, 60) == [
+        'train_cfg.max_epochs=60', 'param_scheduler.milestones=[38,45,52]'
+    ]
+
+
+def test_data_root_reaches_wrapped_datasets_only_where_they_read_one():
+    cfg = tool._load(f'{REPO}/configs/baselines/crd_res56_res20.py')
+    options = tool.data_options(cfg, '/data/c100', True)
+    assert 'train_dataloader.dataset.dataset.data_root=/data/c100' in options
+    assert 'train_dataloader.dataset.dataset.verify_checksum=False' in options
+    assert 'val_dataloader.dataset.data_root=/data/c100' in options
+    # the CRD wrapper has no data_root of its own
+    assert not any(
+        o.startswith('train_dataloader.dataset.data_root') for o in options)
+    demo = tool._load(f'{REPO}/configs/demo/resnet20_digits.py')
+    assert tool.data_options(demo, '/data/c100', True) == []
+
+
+def test_plan_derives_teacher_and_student_from_the_baseline(tmp_path):
+    args = tool.parse_args([
+        '--distiller', 'crd', '--pair', 'res56_res20', '--methods', 'student',
+        'baseline', 'sakd', '--seeds', '3', '4', '--epochs', '60', '--out',
+        str(tmp_path)
+    ])
+    pipeline = tool.Pipeline(args)
+    assert pipeline.configs == dict(
+        teacher=f'{REPO}/configs/vanilla/resnet56_cifar100.py',
+        student=f'{REPO}/configs/vanilla/resnet20_cifar100.py',
+        baseline=f'{REPO}/configs/baselines/crd_res56_res20.py',
+        sakd=f'{REPO}/configs/sakd/crd_res56_res20.py')
+    plan = pipeline.plan()
+    assert [(k, s) for k, s, _ in plan] == [('teacher', 3), ('student', 3),
+                                            ('baseline', 3), ('sakd', 3),
+                                            ('student', 4), ('baseline', 4),
+                                            ('sakd', 4)]
+    kind, seed, work_dir = plan[-1]
+    cmd = pipeline.command(kind, work_dir, seed, pipeline.teacher_ckpt())
+    assert cmd[2] == f'{REPO}/configs/sakd/crd_res56_res20.py'
+    assert cmd[4] == f'{tmp_path}/sakd/seed_4'
+    assert 'randomness.seed=4' in cmd
+    assert f'model.teacher_ckpt={tmp_path}/teacher/epoch_60.pth' in cmd
+    assert 'param_scheduler.milestones=[38,45,52]' in cmd
+
+
+def test_a_given_teacher_checkpoint_replaces_the_teacher_run(tmp_path):
+    ckpt = tmp_path / 'teacher.pth'
+    ckpt.write_bytes(b'')
+    args = tool.parse_args([
+        '--distiller', 'at', '--pair', 'res56_res20', '--teacher-ckpt',
+        str(ckpt), '--seeds', '0', '--out',
+        str(tmp_path)
+    ])
+    pipeline = tool.Pipeline(args)
+    assert [k for k, _, _ in pipeline.plan()] == ['baseline', 'sakd']
+    assert pipeline.teacher_ckpt() == str(ckpt)
+
+
+def test_summary_table_shows_mean_and_sample_std():
+    runs = [dict(seed=s, top1=t) for s, t in ((0, 70.0), (1, 72.0))]
+    summary = dict(
+        title='crd, res56 -> res20',
+        data='train: mmsakd.CIFAR100',
+        schedule=dict(epochs=60, teacher_epochs=60),
+        seeds=[0, 1],
+        machine='CPU (2 cores)',
+        rows=[
+            dict(
+                label='SAKD',
+                config='configs/sakd/crd_res56_res20.py',
+                checkpoint=None,
+                runs=runs,
+                time_per_iter_s=0.1234,
+                **tool._stats([70.0, 72.0])),
+            dict(
+                label='teacher',
+                config=None,
+                checkpoint='t.pth',
+                runs=[],
+                **tool._stats([]))
+        ])
+    text = tool.format_markdown(summary)
+    assert '| SAKD | `configs/sakd/crd_res56_res20.py` | 71.00 ± 1.41 | 2 ' \
+           '| 70.00, 72.00 | 0.123 |' in text
+    assert '| teacher | `t.pth` | - | 0 |  | - |' in text
+    assert '60 epochs (teacher 60)' in text
+
+
+def test_arguments_are_checked_before_anything_runs(tmp_path):
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--distiller', 'crd', '--out', str(tmp_path)])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--out', str(tmp_path)])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--smoke', '--run-options', 'teachr', 'a=1'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--smoke', '--seeds', '0', '0'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--smoke', '--cfg-options', 'novalue'])
+    args = tool.parse_args(
+        ['--smoke', '--run-options', 'distill', 'a=1', '--out',
+         str(tmp_path)])
+    assert args.run_options == dict(baseline=['a=1'], sakd=['a=1'])
+
+
+def test_a_work_dir_with_other_settings_is_refused(tmp_path):
+    args = tool.parse_args(['--smoke', '--out', str(tmp_path)])
+    pipeline = tool.Pipeline(args)
+    work_dir = tmp_path / 'teacher'
+    work_dir.mkdir()
+    (work_dir / 'reproduce_command.json').write_text('["other"]')
+    with pytest.raises(RuntimeError, match='with other settings'):
+        pipeline.train('teacher', 0, str(work_dir))
+
+
+def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
+        tmp_path, monkeypatch):
+    args = tool.parse_args(['--smoke', '--out', str(tmp_path)])
+    pipeline = tool.Pipeline(args)
+    work_dir = tmp_path / 'student' / 'seed_0'
+    work_dir.mkdir(parents=True)
+    cmd = pipeline.command('student', str(work_dir), 0,
+                           pipeline.teacher_ckpt())
+    (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    (work_dir / 'last_checkpoint').write_text('epoch_0.pth')
+    seen = []
+
+    def fake_train(cmd, cwd, stdout, stderr):
+        seen.append(cmd)
+        _write_scalars(
+            str(work_dir), '20260101_000000',
+            [_train(1, 0.2), _val(1, 42.0)])
+        return tool.subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(tool.subprocess, 'run', fake_train)
+    run = pipeline.train('student', 0, str(work_dir))
+    assert seen[0][-1] == '--resume' and run['top1'] == 42.0
+    # finished: the next call reuses the result without training
+    assert pipeline.train('student', 0, str(work_dir))['top1'] == 42.0
+    assert len(seen) == 1
+
+    def failing_train(cmd, cwd, stdout, stderr):
+        stdout.write('ValueError: something broke\n')
+        return tool.subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(tool.subprocess, 'run', failing_train)
+    with pytest.raises(
+            RuntimeError,
+            match='(?s)student seed 1 failed '
+            r'\(exit 1\).*something broke'):
+        pipeline.train('student', 1, str(tmp_path / 'student' / 'seed_1'))
+
+
+@pytest.mark.slow
+def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
+    out = tmp_path / 'smoke'
+    result = run_tool(
+        ['tools/analysis/reproduce.py', '--smoke', '--out',
+         str(out)])
+    assert result.returncode == 0, result.stdout[-3000:] + \
+        result.stderr[-3000:]
+    summary = json.loads((out / 'summary.json').read_text())
+    rows = {r['method']: r for r in summary['rows']}
+    assert list(rows) == ['teacher', 'student', 'baseline', 'sakd']
+    assert summary['seeds'] == [0, 1] and summary['smoke']
+    assert summary['schedule']['epochs'] == 1
+    assert 'mmsakd.SklearnDigits' in summary['data']
+    assert rows['teacher']['n'] == 1
+    for method in ('student', 'baseline', 'sakd'):
+        row = rows[method]
+        assert [r['seed'] for r in row['runs']] == [0, 1]
+        assert row['n'] == 2 and row['top1_std'] is not None
+        for run in row['runs']:
+            assert 0 <= run['top1'] <= 100 and run['epoch'] == 1
+            assert run['time_per_iter_s'] > 0
+            assert osp.isfile(osp.join(run['work_dir'], 'epoch_1.pth'))
+        assert 0 <= row['top1_mean'] <= 100
+    # the distillation runs evaluated the trained teacher
+    teacher_top1 = rows['teacher']['runs'][0]['top1']
+    assert rows['sakd']['runs'][0]['teacher_top1'] == teacher_top1
+    text = (out / 'summary.md').read_text()
+    assert '| SAKD | `configs/demo/crd_res56_res20_digits.py` |' in text
+    # the same command again reuses every finished run
+    result = run_tool(
+        ['tools/analysis/reproduce.py', '--smoke', '--out',
+         str(out)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / 'summary.json').read_text())['rows'] == \
+        summary['rows']
