@@ -113,7 +113,7 @@ def series(rows: Sequence[dict], kind: str,
 def _new_figure(size: Sequence[float], dpi: int):
     # the object-oriented API renders with Agg and needs no display
     from matplotlib.figure import Figure
-    return Figure(figsize=tuple(size), dpi=dpi)
+    return Figure(figsize=tuple(size), dpi=dpi, layout='constrained')
 
 
 def rates_figure(runs: Dict[str, List[dict]], title: str,
@@ -137,12 +137,12 @@ def rates_figure(runs: Dict[str, List[dict]], title: str,
     axes[0].set(
         xlabel='iteration', ylabel='distillation rate', title='windows')
     axes[1].set(xlabel='epoch', title='epochs')
+    axes[1].xaxis.get_major_locator().set_params(integer=True)
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize='small', loc='best')
+    axes[1].legend(fontsize='small', loc='center right')
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
