@@ -418,7 +418,6 @@ def main(argv=None) -> dict:
     if args.memory:
         print(f'peak MiB: {stats["memory"]["kind"]} of each training '
               'process; train: the same from its first iteration on')
-    if args.memory:
         header += f' {"peak MiB":>9s} {"ratio":>6s} {"train":>9s} ' \
             f'{"ratio":>6s}'
     print(header)
