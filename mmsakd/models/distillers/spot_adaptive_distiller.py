@@ -338,10 +338,6 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
                                          probes[0 if side else 1])
             if index is not None:
                 found[side].add(index)
-                if not side:
-                    # a record that gives the teacher's tensor at a
-                    # boundary, to reuse it instead of recomputing it
-                    self._teacher_records.setdefault(index, record)
         if len(found[True]) != 1 or len(found[False]) != 1:
             names = [e.names for e in self.executors]
             raise ValueError(
@@ -379,6 +375,11 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
                 'check record_idx and data_idx') from err
         index = executor.match(data, probe)
         if index is not None:
+            if not side:
+                # a record of the teacher's tensor at a boundary, to reuse
+                # it instead of computing it again
+                self._teacher_records.setdefault(
+                    index, dict(record, exact=data is probe.boundaries[index]))
             return index
         if isinstance(recorder, ModuleInputsRecorder):
             return None  # batch data: labels, data samples, the image
@@ -422,8 +423,8 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
 
     def teacher_spot_feature(self, m: int) -> Optional[Tensor]:
         """The teacher's tensor at feature spot ``m`` as the distill
-        losses' teacher pass recorded it, shaped like the boundary; None
-        when no loss records it."""
+        losses' teacher pass recorded it, or None when no loss records it
+        (or only a view of it whose shape depends on the image size)."""
         boundary = self.spot_boundaries[m][1]
         record = self._teacher_records.get(boundary)
         if record is None:
@@ -433,7 +434,12 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
             from_student=False,
             record_idx=record.get('record_idx', 0),
             data_idx=record.get('data_idx'))
-        return data.reshape(data.shape[0], *self.spot_shapes[m][1])
+        if record['exact']:
+            return data
+        if len(self.spot_shapes[m][1]) == 1:
+            # e.g. neck.gap's (B, C, 1, 1) for the neck's (B, C)
+            return data.reshape(data.shape[0], -1)
+        return None
 
     def get_student_logits(self) -> Tensor:
         """The student's logits of the batch (its head's output)."""
