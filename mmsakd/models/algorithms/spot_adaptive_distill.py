@@ -20,7 +20,8 @@ SAKD_DEFAULTS = dict(
     loss_mode='subset',
     spots=None,
     pool_source=None,
-    input_shape=None)
+    input_shape=None,
+    channels_last=False)
 GAMMA_RULES = ('reference', 'exclusive')
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
@@ -43,6 +44,9 @@ def sakd_settings(sakd: Optional[dict]) -> dict:
     if not settings['gamma'] > 0:
         raise ValueError(
             f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
+    if not isinstance(settings['channels_last'], bool):
+        raise ValueError('model.sakd.channels_last must be True or False, '
+                         f'got {settings["channels_last"]!r}')
     if settings['gamma_rule'] not in GAMMA_RULES:
         raise ValueError(
             f'model.sakd.gamma_rule must be one of {GAMMA_RULES}, got '
@@ -98,7 +102,10 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             (None: the dry runs that resolve the spots and size the
             adapters use two image sizes and refuse adapters that would
             depend on the size; set it to the training images' (C, H, W)
-            to use that size alone).
+            to use that size alone), ``channels_last`` (False; True runs
+            the routing pass in the channels-last layout, faster on a CPU,
+            equal up to float rounding, see
+            :class:`~mmsakd.models.sakd.RoutingNetwork`).
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:
@@ -134,7 +141,8 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                                    settings['input_shape'])
         self.sakd_routing = RoutingNetwork(self.distiller.executors,
                                            self.distiller.spot_boundaries,
-                                           self.distiller.spot_shapes)
+                                           self.distiller.spot_shapes,
+                                           settings['channels_last'])
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(

@@ -1,6 +1,7 @@
 """SAKD's multi-path routing network between teacher and student."""
 from typing import Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from .adapters import build_adapter
@@ -11,6 +12,11 @@ Shape = Tuple[int, ...]
 
 def _per_sample(gate: Tensor, like: Tensor) -> Tensor:
     return gate.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    return x.contiguous(memory_format=torch.channels_last) \
+        if x.dim() == 4 else x
 
 
 class RoutingNetwork(nn.Module):
@@ -61,12 +67,23 @@ class RoutingNetwork(nn.Module):
             logits spot is implicit and comes last.
         shapes (Sequence[tuple[Shape, Shape]]): (student, teacher) feature
             shape at each spot, without the batch dimension.
+        channels_last (bool): Run the pass on channels-last images (and
+            teacher feature), so that every convolution of the pass, the
+            adapters' included, works in that layout. A speed option, off
+            by default: the convolutions accumulate in another order, so
+            the routed logits differ from the default's by float rounding
+            (about 1e-6 relative); the networks' own passes are untouched.
+            On a 2-core CPU it makes the resnet56 -> resnet20 routing pass
+            about 10 % faster (``tools/analysis/benchmark.py``).
     """
 
-    def __init__(self, executors: Tuple[SegmentExecutor, SegmentExecutor],
+    def __init__(self,
+                 executors: Tuple[SegmentExecutor, SegmentExecutor],
                  spots: Sequence[Tuple[int, int]],
-                 shapes: Sequence[Tuple[Shape, Shape]]):
+                 shapes: Sequence[Tuple[Shape, Shape]],
+                 channels_last: bool = False):
         super().__init__()
+        self.channels_last = bool(channels_last)
         # a plain tuple keeps the networks out of the module tree
         self._executors = tuple(executors)
         self.spots = tuple(spots)
@@ -110,6 +127,10 @@ class RoutingNetwork(nn.Module):
                 f'({inputs.shape[0]}, {num_gates}), one per feature '
                 f'spot and one for the logits; got {tuple(gates.shape)}')
         student, teacher = self._executors
+        if self.channels_last:
+            inputs = _channels_last(inputs)
+            if teacher_first is not None:
+                teacher_first = _channels_last(teacher_first)
         with eval_mode(student.model):
             h_s = h_t = inputs
             prev_s = prev_t = None

@@ -260,6 +260,7 @@ def test_gamma_rule(gamma, route_vs_student, monkeypatch):
     (dict(gamma=0), 'model.sakd.gamma'),
     (dict(loss_mode='soft'), 'loss_mode'),
     (dict(pool_source='backbone.layer9'), 'pool_source'),
+    (dict(channels_last='yes'), 'model.sakd.channels_last'),
 ])
 def test_bad_sakd_settings(sakd, match):
     with pytest.raises(ValueError, match=match):
@@ -470,3 +471,37 @@ def test_routing_reuses_the_frozen_teachers_first_spot():
     calls.clear()
     model.loss(x, samples)
     assert len(calls) == 2
+
+
+def test_channels_last_option_changes_only_the_routing_rounding():
+    torch.manual_seed(0)
+    model = build()
+    assert model.sakd_routing.channels_last is False  # the default
+    state = copy.deepcopy(model.state_dict())
+    x, samples = batch()
+
+    def step(channels_last):
+        model.load_state_dict(state)
+        model.sakd_routing.channels_last = channels_last
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(7)
+        losses = model.loss(x, samples)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        return losses, _grads(model)
+
+    losses, grads = step(False)
+    losses_cl, grads_cl = step(True)
+    assert build(channels_last=True).sakd_routing.channels_last is True
+    for key, value in losses.items():
+        if key.startswith('sakd.'):
+            assert torch.allclose(losses_cl[key], value, rtol=1e-5), key
+        else:  # the networks' own passes are untouched
+            assert torch.equal(losses_cl[key], value), key
+    for name, grad in grads.items():
+        if name.startswith(('sakd_', 'distiller.')) or grad is None:
+            assert (grads_cl[name] is None) == (grad is None), name
+            if grad is not None:
+                assert torch.allclose(
+                    grads_cl[name], grad, rtol=1e-4, atol=1e-6), name
+        else:  # the student's gradient does not see the routing pass
+            assert torch.equal(grads_cl[name], grad), name

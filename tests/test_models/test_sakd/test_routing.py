@@ -242,3 +242,37 @@ def test_bad_gates():
         routing(x, torch.ones(2, 3))
     with pytest.raises(ValueError, match=r'\(batch, 4\)'):
         routing(x, torch.ones(3, 4))
+
+
+@pytest.mark.parametrize('pair', ['resnet14-resnet8', 'vgg8-resnet8x4'])
+def test_channels_last_pass_is_equal_up_to_rounding(pair):
+    student, teacher, routing = make(pair)
+    x = images(4)
+    num_gates = len(routing.spots) + 1
+    gates = (torch.arange(4 * num_gates).view(4, num_gates) % 2).float()
+    labels = torch.tensor([0, 1, 2, 3])
+
+    def step(channels_last: bool):
+        routing.channels_last = channels_last
+        layouts = []
+        hook = routing.hints[0].register_forward_pre_hook(
+            lambda mod, args: layouts.append(args[0].is_contiguous(
+                memory_format=torch.channels_last)))
+        g = gates.clone().requires_grad_()
+        routing.zero_grad()
+        loss = F.cross_entropy(routing(x, g), labels)
+        loss.backward()
+        hook.remove()
+        grads = [p.grad.clone() for p in routing.parameters()]
+        return loss.detach(), g.grad, grads, layouts
+
+    stats = buffers(student)
+    loss, gate_grad, grads, layouts = step(False)
+    loss_cl, gate_grad_cl, grads_cl, layouts_cl = step(True)
+    # the option changes the layout inside the pass, not the result
+    assert layouts == [False] and layouts_cl == [True]
+    assert torch.allclose(loss_cl, loss, rtol=1e-5, atol=0)
+    assert torch.allclose(gate_grad_cl, gate_grad, rtol=1e-4, atol=1e-6)
+    for g_cl, g in zip(grads_cl, grads):
+        assert torch.allclose(g_cl, g, rtol=1e-4, atol=1e-6)
+    assert_same_buffers(student, stats)
