@@ -232,3 +232,93 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
     ],
                       cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_benchmark_reports_train_step_times_next_to_iteration_times(
+        monkeypatch):
+    benchmark = _load_benchmark()
+    runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
+
+    def with_steps(config, args, profile=0):
+        times, stats = runs(config, args, profile)
+        # the step alone: the iteration less 0.1 s of data and hooks
+        stats['step_times'] = [t - 0.1 for t in times]
+        return times, stats
+
+    monkeypatch.setattr(benchmark, 'run_once', with_steps)
+    results = benchmark.main(
+        [A, B, '--iters', '4', '--warmup', '1', '--repeat', '2'])
+    a, b = (results['configs'][osp.relpath(c, REPO)] for c in (A, B))
+    for entry in (a, b):
+        assert entry['n_steps'] == 6
+        assert entry['median_s_per_step'] == pytest.approx(
+            entry['median_s_per_iter'] - 0.1)
+    assert a['step_ratio'] == 1.0
+    assert b['step_ratio'] == pytest.approx(b['median_s_per_step'] /
+                                            a['median_s_per_step'])
+    assert b['step_ratio'] > b['ratio']  # the shared 0.1 s is left out
+
+
+def test_calibrate_bn_averages_the_batch_statistics_and_restores_modes():
+    benchmark = _load_benchmark()
+
+    class Net(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x, mode='tensor'):
+            return self.bn(x)
+
+    net = Net().eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 3, 2, 2, generator=g) * 3 + 5 for _ in '12']
+    assert benchmark._calibrate_bn(net, iter(batches)) == 1
+    means = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches])
+    assert torch.allclose(net.bn.running_mean, means.mean(0))
+    assert net.bn.momentum == 0.1 and not net.training
+    assert not net.bn.training
+
+
+def test_label_with_puts_the_teachers_predictions_in_the_batch():
+    from mmpretrain.structures import DataSample
+    benchmark = _load_benchmark()
+
+    def teacher(inputs, mode):
+        assert mode == 'tensor'
+        return torch.nn.functional.one_hot(inputs.long().view(-1) % 10, 10)
+
+    data = dict(
+        inputs=[torch.tensor([13.]), torch.tensor([4.])],
+        data_samples=[DataSample().set_gt_label(0) for _ in range(2)])
+    benchmark._label_with(
+        teacher, lambda d, training: dict(inputs=torch.stack(d['inputs'])),
+        data)
+    assert [int(s.gt_label) for s in data['data_samples']] == [3, 4]
+
+
+@pytest.mark.slow
+def test_benchmark_labels_batches_with_the_teacher_in_real_runs(tmp_path):
+    out = tmp_path / 'bench.json'
+    kd = f'{REPO}/configs/demo/kd-fitnet_r18w32-r18w16_digits.py'
+    result = run_tool([
+        'tools/analysis/benchmark.py', kd, '--iters', '3', '--warmup', '1',
+        '--repeat', '1', '--batch-size', '8', '--teacher-labels',
+        '--calibrate-batches', '2', '--json',
+        str(out), '--cfg-options', 'model.teacher_ckpt=None'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results['teacher_labels'] is True
+    (entry, ) = results['configs'].values()
+    assert entry['n_steps'] == 2
+    # the labelling pass is in the iteration, not in the step
+    assert 0 < entry['median_s_per_step'] < entry['median_s_per_iter']
+    assert 'labelled by the teacher' in result.stdout
+    result = run_tool([
+        'tools/analysis/benchmark.py', A, '--iters', '3', '--warmup', '1',
+        '--repeat', '1', '--batch-size', '8', '--teacher-labels'
+    ])
+    assert result.returncode != 0
+    assert '--teacher-labels needs a distillation config' in result.stderr

@@ -25,6 +25,19 @@ self CUDA time on a GPU) is printed, and the ops are in the JSON output.
 The profiled runs are not timed. ``--nproc 2`` runs each config with
 torchrun and ``--launcher pytorch`` (gloo on CPU); memory and profile are
 those of rank 0.
+
+Besides the iteration time (``s/iter``: data loading, hooks and the step),
+the time of the model's ``train_step`` alone is reported (``s/step``:
+forward, backward and optimizer step).
+
+``--teacher-labels`` (distillation configs) makes an untrained teacher
+behave like a trained one for the step's control flow: before training,
+the teacher's BatchNorm statistics are calibrated on the first
+``--calibrate-batches`` training batches, and before each step a
+no-grad teacher pass labels the batch with the teacher's predictions, so
+that the teacher is right on every sample and a spot-adaptive policy stays
+in its distill-everywhere start (the setup in which SAKD's step costs the
+most). That labelling pass is counted in ``s/iter`` but not in ``s/step``.
 """
 import argparse
 import glob
@@ -91,6 +104,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help='override train_dataloader.batch_size')
     parser.add_argument(
+        '--teacher-labels',
+        action='store_true',
+        help='calibrate the teacher\'s BN statistics and label each batch '
+        'with the teacher\'s predictions (distillation configs)')
+    parser.add_argument(
+        '--calibrate-batches',
+        type=int,
+        default=10,
+        help='training batches that calibrate the teacher\'s BN statistics '
+        'with --teacher-labels')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         default=[],
@@ -116,7 +140,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give at least one config')
     if args.iters <= args.warmup:
         parser.error('--iters must be larger than --warmup')
-    for key in ('repeat', 'nproc', 'threads', 'profile_rows'):
+    for key in ('repeat', 'nproc', 'threads', 'profile_rows',
+                'calibrate_batches'):
         value = getattr(args, key)
         if value is not None and value < 1:
             parser.error(f'--{key.replace("_", "-")} must be >= 1, got '
@@ -147,6 +172,11 @@ def _command(config: str, work_dir: str, args, profile: int = 0) -> list:
         worker += ['--threads', str(args.threads)]
     if args.batch_size:
         worker += ['--batch-size', str(args.batch_size)]
+    if args.teacher_labels:
+        worker += [
+            '--teacher-labels', '--calibrate-batches',
+            str(args.calibrate_batches)
+        ]
     if args.cfg_options:
         worker += ['--cfg-options', *args.cfg_options]
     if args.nproc == 1:
@@ -165,13 +195,73 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker_hook(stats: dict, profile_first: int, profile_iters: int,
-                 rows: int):
-    """A Runner hook that resets the peak resident memory at the first
+def _calibrate_bn(teacher, batches) -> int:
+    """Set the BatchNorm statistics of ``teacher`` to the average over
+    ``batches`` (preprocessed inputs) of its train-mode batch statistics;
+    the number of BN layers. Every module's mode is restored."""
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+    bns = [m for m in teacher.modules() if isinstance(m, _BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
+    modes = [(m, m.training) for m in teacher.modules()]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the batches
+    teacher.train()
+    try:
+        with torch.no_grad():
+            for inputs in batches:
+                teacher(inputs, mode='tensor')
+    finally:
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
+        for module, mode in modes:
+            module.training = mode
+    return len(bns)
+
+
+def _label_with(teacher, preprocess, data: dict) -> None:
+    """Replace the labels of the batch ``data`` (as the dataloader gives
+    it) with the teacher's predictions."""
+    import torch
+    with torch.no_grad():
+        logits = teacher(preprocess(data, False)['inputs'], mode='tensor')
+    for sample, label in zip(data['data_samples'],
+                             logits.argmax(dim=1).tolist()):
+        sample.set_gt_label(label)
+
+
+def _teacher_of(runner):
+    from mmengine.model import is_model_wrapper
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    teacher = getattr(model, 'teacher', None)
+    if teacher is None:
+        raise RuntimeError(
+            f'--teacher-labels needs a distillation config (a model with a '
+            f'teacher); {type(model).__name__} has none')
+    return model, teacher
+
+
+def _worker_hook(stats: dict,
+                 profile_first: int,
+                 profile_iters: int,
+                 rows: int,
+                 teacher_labels: bool = False,
+                 calibrate_batches: int = 10):
+    """A Runner hook that times each ``train_step`` into
+    ``stats['step_times']``, resets the peak resident memory at the first
     iteration (after the model and data were loaded) and, when
     ``profile_iters`` > 0, stores in ``stats``
     the PyTorch profiler's summary (CPU, and CUDA when a GPU is there) of
-    iterations ``profile_first`` .. ``profile_first + profile_iters - 1``."""
+    iterations ``profile_first`` .. ``profile_first + profile_iters - 1``.
+    With ``teacher_labels``, it calibrates the teacher's BN statistics
+    before training and labels every batch with the teacher's predictions
+    before its (timed) step."""
+    import functools
+    import itertools
+    import time
+
     import torch
     from mmengine.hooks import Hook
 
@@ -180,7 +270,38 @@ def _worker_hook(stats: dict, profile_first: int, profile_iters: int,
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     last = profile_first + profile_iters - 1
 
+    def sync():
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
     class BenchmarkWorker(Hook):
+
+        def before_train(self, runner):
+            stats['step_times'] = []
+            model = runner.model
+            train_step = model.train_step
+            labeller = None
+            if teacher_labels:
+                algorithm, teacher = _teacher_of(runner)
+                preprocess = algorithm.data_preprocessor
+                batches = (
+                    preprocess(data,
+                               False)['inputs'] for data in itertools.islice(
+                                   runner.train_dataloader, calibrate_batches))
+                stats['calibrated_bn_layers'] = _calibrate_bn(teacher, batches)
+                labeller = functools.partial(_label_with, teacher, preprocess)
+
+            def timed_train_step(data, optim_wrapper):
+                if labeller is not None:
+                    labeller(data)
+                sync()
+                start = time.perf_counter()
+                out = train_step(data, optim_wrapper=optim_wrapper)
+                sync()
+                stats['step_times'].append(time.perf_counter() - start)
+                return out
+
+            model.train_step = timed_train_step
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
             if batch_idx == 0:
@@ -321,7 +442,8 @@ def run_worker(args) -> None:
         device='cuda' if torch.cuda.is_available() else 'cpu')
     runner.register_hook(
         _worker_hook(stats, args.iters - args.profile, args.profile,
-                     args.profile_rows),
+                     args.profile_rows, args.teacher_labels,
+                     args.calibrate_batches),
         priority='VERY_LOW')
     runner.train()
     stats['memory'] = _peak_memory(stats.get('peak_before_reset'))
@@ -358,6 +480,7 @@ def run_once(config: str, args, profile: int = 0) -> tuple:
         raise RuntimeError(
             f'{config}: only {len(times)} iterations were logged, fewer '
             'than --warmup')
+    stats['step_times'] = stats.get('step_times', [])[args.warmup:]
     return times[args.warmup:], stats
 
 
@@ -386,6 +509,7 @@ def main(argv=None) -> dict:
         return run_worker(args)
     configs = list(dict.fromkeys(args.configs))  # the same config is pooled
     samples = {c: [] for c in configs}
+    steps = {c: [] for c in configs}  # train_step alone
     rounds = {c: [] for c in configs}  # the median of each run, by round
     memory = {c: [] for c in configs}
     order, stats = [], {}
@@ -394,6 +518,7 @@ def main(argv=None) -> dict:
             times, stats = run_once(config, args)
             order.append(config)
             samples[config] += times
+            steps[config] += stats.get('step_times', [])
             rounds[config].append(statistics.median(times))
             memory[config].append(stats['memory'])
     profiles = {
@@ -402,11 +527,14 @@ def main(argv=None) -> dict:
     } if args.profile else {}
 
     base = statistics.median(samples[configs[0]])
+    with_steps = all(steps.values())
+    base_step = statistics.median(steps[configs[0]]) if with_steps else None
     results = dict(
         threads=stats['threads'],
         cpu_count=os.cpu_count(),
         device=stats['device'],
         nproc=args.nproc,
+        teacher_labels=args.teacher_labels,
         order=[_name(c) for c in order],
         configs={})
     print(f'{len(order)} runs alternated (A B A B ...), median of '
@@ -414,7 +542,12 @@ def main(argv=None) -> dict:
           f'warm-up ones per run; torch threads {results["threads"]} of '
           f'{results["cpu_count"]} CPUs, nproc {args.nproc}, '
           f'{results["device"]}')
+    if args.teacher_labels:
+        print('teacher labels: BN statistics calibrated, each batch labelled '
+              'by the teacher (counted in s/iter, not in s/step)')
     header = f'{"config":50s} {"s/iter":>8s} {"ratio":>6s}'
+    if with_steps:
+        header += f' {"s/step":>8s} {"ratio":>6s}'
     if args.memory:
         print(f'peak MiB: {stats["memory"]["kind"]} of each training '
               'process; train: the same from its first iteration on')
@@ -435,6 +568,13 @@ def main(argv=None) -> dict:
             ])
         row = f'{_name(config):50s} {median:8.4f} ' \
             f'{median / base:6.2f}'
+        if with_steps:
+            step = statistics.median(steps[config])
+            entry.update(
+                median_s_per_step=step,
+                step_ratio=step / base_step,
+                n_steps=len(steps[config]))
+            row += f' {step:8.4f} {step / base_step:6.2f}'
         if args.memory:
             entry['memory'] = dict(kind=stats['memory']['kind'])
             for key in ('peak_mib', 'training_peak_mib'):
