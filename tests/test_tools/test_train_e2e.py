@@ -190,8 +190,10 @@ def test_sakd_demo_trains_and_resumes_to_the_same_result(tmp_path):
         assert all(math.isfinite(s[key]) for s in logs), key
     assert osp.isfile(osp.join(straight, 'spot_statistics.csv'))
 
+    # the interruption: a first launch that stops after epoch 1 (its cosine
+    # still ends at epoch 2, as in the straight run), then --resume
     resumed = str(tmp_path / 'resumed')
-    _ok(run_tool(args(resumed, 1)))
+    _ok(run_tool(args(resumed, 1) + ['param_scheduler.1.end=2']))
     _ok(run_tool(args(resumed, 2) + ['--resume']))
     expected = _weights(osp.join(straight, 'epoch_2.pth'))
     final = _weights(osp.join(resumed, 'epoch_2.pth'))
