@@ -155,6 +155,54 @@ def test_summary_table_shows_mean_and_sample_std():
     assert '60 epochs (teacher 60)' in text
 
 
+def test_summary_shows_where_sakd_distilled():
+    runs = [
+        dict(
+            seed=s,
+            top1=70.0,
+            spot_rates={
+                'backbone.layer3': r,
+                'logits': 1.0
+            }) for s, r in ((0, 0.5), (1, 0.25))
+    ]
+    summary = dict(
+        title='t',
+        data='d',
+        schedule=dict(epochs=2, teacher_epochs=2),
+        seeds=[0, 1],
+        machine='CPU (2 cores)',
+        figures=['spot_rates.png'],
+        rows=[
+            dict(
+                method='sakd',
+                label='SAKD',
+                config='c.py',
+                checkpoint=None,
+                runs=runs,
+                **tool._stats([70.0, 70.0]))
+        ])
+    text = tool.format_markdown(summary)
+    assert '| spot | seed 0 | seed 1 |' in text
+    assert '| `backbone.layer3` | 0.50 | 0.25 |' in text
+    assert '| `logits` | 1.00 | 1.00 |' in text
+    assert '![spot_rates](spot_rates.png)' in text
+    # no spot-adaptive run, no section
+    summary['rows'][0]['method'] = 'baseline'
+    assert 'Where SAKD' not in tool.format_markdown(summary)
+
+
+def test_last_spot_rates_reads_the_last_epoch_row(tmp_path):
+    rows = [
+        dict(kind='window', epoch=1, iter=2, a=0.1, logits=0.2),
+        dict(kind='epoch', epoch=1, iter=4, a=0.3, logits=0.4),
+        dict(kind='window', epoch=2, iter=6, a=0.9, logits=0.9),
+        dict(kind='epoch', epoch=2, iter=8, a=0.5, logits=0.6),
+    ]
+    (tmp_path / 'spot_statistics.json').write_text(json.dumps(rows))
+    assert tool.last_spot_rates(str(tmp_path)) == dict(a=0.5, logits=0.6)
+    assert tool.last_spot_rates(str(tmp_path / 'none')) is None
+
+
 def test_arguments_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(SystemExit):
         tool.parse_args(['--distiller', 'crd', '--out', str(tmp_path)])
@@ -249,6 +297,17 @@ def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
     assert rows['sakd']['runs'][0]['teacher_top1'] == teacher_top1
     text = (out / 'summary.md').read_text()
     assert '| SAKD | `configs/demo/crd_res56_res20_digits.py` |' in text
+    # where SAKD distilled: the last epoch's rates and the figures
+    for run in rows['sakd']['runs']:
+        rates = run['spot_rates']
+        assert list(rates)[-1] == 'logits' and len(rates) >= 2
+        assert all(0 <= v <= 1 for v in rates.values())
+    assert summary['figures'] == ['spot_rates.png', 'spot_heatmap.png']
+    assert all(
+        (out / name).stat().st_size > 1000 for name in summary['figures'])
+    assert '## Where SAKD distilled' in text
+    assert '![spot_rates](spot_rates.png)' in text
+    assert '| `logits` | ' in text
     # the same command again reuses every finished run
     result = run_tool(
         ['tools/analysis/reproduce.py', '--smoke', '--out',
@@ -256,3 +315,15 @@ def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / 'summary.json').read_text())['rows'] == \
         summary['rows']
+
+
+def test_schedules_that_follow_max_epochs_are_not_flagged(capsys):
+    # the demo recipe: an iteration-based warm-up and a cosine without an
+    # end, which the Runner ends at max_epochs
+    cfg = tool._load(f'{REPO}/configs/demo/resnet56_digits.py')
+    assert tool.schedule_options(cfg, 3) == ['train_cfg.max_epochs=3']
+    assert 'not rescaled' not in capsys.readouterr().err
+    cfg.param_scheduler[1]['end'] = cfg.train_cfg.max_epochs
+    tool.schedule_options(cfg, 3)
+    assert 'param_scheduler.1 (CosineAnnealingLR) is not rescaled' in \
+        capsys.readouterr().err

@@ -13,7 +13,9 @@ each through ``tools/train.py`` in its own process)
 the last three once per seed, with one schedule; read each run's final top-1
 (the validation of its last epoch) from its work dir and write
 ``summary.md`` (mean +- sample std over seeds) and ``summary.json`` into
-``--out``.
+``--out``. For the spot-adaptive runs the summary also gives the rate of
+each spot in the last epoch, and ``spot_rates.png`` / ``spot_heatmap.png``
+(``tools/analysis/plot_spots.py``) are drawn into ``--out``.
 
     python tools/analysis/reproduce.py --distiller crd --pair res56_res20 \
         --seeds 0 1 2 --epochs 240 --out work_dirs/reproduce/crd_res56_res20 \
@@ -42,7 +44,9 @@ per iteration is the median of the ``time`` of the logged training
 iterations (each MMEngine's moving average over its logging window).
 """
 import argparse
+import contextlib
 import glob
+import io
 import json
 import os
 import os.path as osp
@@ -145,6 +149,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='overrides for the runs of one kind: teacher, student, '
         'baseline, sakd or distill (baseline and sakd); repeatable')
     parser.add_argument('--out', help='output folder')
+    parser.add_argument(
+        '--title', help='the summary\'s title (default: from the configs)')
+    parser.add_argument(
+        '--no-print',
+        action='store_true',
+        help='write the summary without printing its table')
     parser.add_argument(
         '--smoke',
         action='store_true',
@@ -299,12 +309,22 @@ def schedule_options(cfg, epochs: Optional[int]) -> List[str]:
             ]
             options.append(f'{key}.milestones='
                            f'[{",".join(str(m) for m in milestones)}]')
-        elif scheduler.get('type') != 'ConstantLR':
+        elif scheduler.get('type') != 'ConstantLR' and _fixed_span(scheduler):
             print(
                 f'note: {key} ({scheduler.get("type")}) is not rescaled to '
                 f'{epochs} epochs',
                 file=sys.stderr)
     return options
+
+
+def _fixed_span(scheduler: dict) -> bool:
+    """Whether a scheduler's span is counted in epochs and does not follow
+    ``max_epochs``: an ``end`` (or ``T_max``) in epochs. Without them the
+    Runner ends it at ``max_epochs``; one counted in iterations (a warm-up)
+    keeps its length on purpose."""
+    if not scheduler.get('by_epoch', True):
+        return False
+    return 'end' in scheduler or 'T_max' in scheduler
 
 
 def data_options(cfg, data_root: Optional[str],
@@ -387,6 +407,47 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         time_per_iter_s=statistics.median(times) if times else None)
 
 
+def _plot_spots_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'plot_spots',
+        osp.join(osp.dirname(osp.abspath(__file__)), 'plot_spots.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def last_spot_rates(work_dir: str) -> Optional[Dict[str, float]]:
+    """The distillation rate of every spot over the last epoch of a
+    spot-adaptive run (``SpotStatisticsHook``'s last epoch row), None when
+    the run wrote no statistics."""
+    plot_spots = _plot_spots_module()
+    try:
+        rows = plot_spots.load_rows(work_dir)
+    except plot_spots.SpotStatisticsError:
+        return None
+    epochs = [r for r in rows if r['kind'] == 'epoch'] or rows
+    last = epochs[-1]
+    return {spot: last[spot] for spot in plot_spots.spots_of(rows)}
+
+
+def plot_spot_rates(sakd_runs: List[dict], out: str) -> List[str]:
+    """Draw the spot-rate figures of the spot-adaptive runs into ``out``
+    (``tools/analysis/plot_spots.py``); their file names, none when no run
+    wrote statistics."""
+    plot_spots = _plot_spots_module()
+    runs = [r for r in sakd_runs if r.get('spot_rates')]
+    if not runs:
+        return []
+    argv = [r['work_dir'] for r in runs]
+    argv += ['--names', *[f'seed {r["seed"]}' for r in runs], '--out', out]
+    argv += ['--title', 'SAKD: distillation rate per spot']
+    with contextlib.redirect_stdout(io.StringIO()):
+        if plot_spots.main(argv) != 0:
+            return []
+    return list(plot_spots.FIGURES)
+
+
 class Pipeline:
     """Plans, runs and summarises the training runs of one reproduction."""
 
@@ -395,6 +456,7 @@ class Pipeline:
         self.configs = resolve_configs(args)
         self.cfgs = {k: _load(v) for k, v in self.configs.items()}
         self.rows = []
+        self.figures = []
 
     def options(self, kind: str, epochs: Optional[int]) -> List[str]:
         args, cfg = self.args, self.cfgs[kind]
@@ -503,8 +565,12 @@ class Pipeline:
                 raise RuntimeError(
                     f'the teacher run left no intact {self.teacher_ckpt()}')
             print(f'    top-1 {run["top1"]:.2f}', flush=True)
+            if kind == 'sakd':
+                run['spot_rates'] = last_spot_rates(work_dir)
             runs.setdefault(kind, []).append(
                 dict(seed=seed, work_dir=work_dir, **run))
+            if kind == 'sakd':
+                self.figures = plot_spot_rates(runs['sakd'], self.args.out)
             summary = self.summary(runs)
             write_summary(summary, self.args.out)
         return summary
@@ -560,10 +626,13 @@ class Pipeline:
             seeds=args.seeds,
             smoke=args.smoke,
             machine=_machine(),
-            rows=rows)
+            rows=rows,
+            figures=self.figures)
 
 
 def _title(args) -> str:
+    if args.title:
+        return args.title
     if args.smoke:
         return 'smoke: crd, res56 -> res20 on the digits demo'
     if args.distiller and args.pair:
@@ -629,7 +698,34 @@ def format_markdown(summary: dict) -> str:
         '', 'top-1: validation of the last epoch, mean ± sample standard '
         'deviation over the seeds.'
     ]
+    lines += _spots_markdown(summary)
     return '\n'.join(lines) + '\n'
+
+
+def _spots_markdown(summary: dict) -> List[str]:
+    """Where the spot-adaptive runs distilled: the rate of each spot in
+    the last epoch, and the figures of ``plot_spots.py``."""
+    runs = [
+        r for row in summary['rows'] if row.get('method') == 'sakd'
+        for r in row['runs'] if r.get('spot_rates')
+    ]
+    if not runs:
+        return []
+    lines = [
+        '', '## Where SAKD distilled', '',
+        'Share of the samples distilled at each spot in the last epoch '
+        '(1: every sample; `spot_statistics.json` of each run):', '',
+        '| spot | ' + ' | '.join(f'seed {r["seed"]}' for r in runs) + ' |',
+        '|---|' + '---|' * len(runs)
+    ]
+    for spot in runs[0]['spot_rates']:
+        rates = [r['spot_rates'].get(spot) for r in runs]
+        lines.append(f'| `{spot}` | ' +
+                     ' | '.join('-' if v is None else f'{v:.2f}'
+                                for v in rates) + ' |')
+    for name in summary.get('figures') or []:
+        lines += ['', f'![{osp.splitext(name)[0]}]({name})']
+    return lines
 
 
 def write_summary(summary: dict, out: str) -> None:
@@ -646,7 +742,8 @@ def main(argv=None) -> dict:
     except (RuntimeError, ValueError, FileNotFoundError) as err:
         sys.exit(f'reproduce: {err}')
     if summary:
-        print(format_markdown(summary))
+        if not args.no_print:
+            print(format_markdown(summary))
         print(f'written: {args.out}/summary.md, summary.json')
     return summary
 
