@@ -21,7 +21,8 @@ SAKD_DEFAULTS = dict(
     spots=None,
     pool_source=None,
     input_shape=None,
-    channels_last=False)
+    channels_last=False,
+    fold_teacher_bn=False)
 GAMMA_RULES = ('reference', 'exclusive')
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
@@ -44,9 +45,10 @@ def sakd_settings(sakd: Optional[dict]) -> dict:
     if not settings['gamma'] > 0:
         raise ValueError(
             f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
-    if not isinstance(settings['channels_last'], bool):
-        raise ValueError('model.sakd.channels_last must be True or False, '
-                         f'got {settings["channels_last"]!r}')
+    for key in ('channels_last', 'fold_teacher_bn'):
+        if not isinstance(settings[key], bool):
+            raise ValueError(f'model.sakd.{key} must be True or False, got '
+                             f'{settings[key]!r}')
     if settings['gamma_rule'] not in GAMMA_RULES:
         raise ValueError(
             f'model.sakd.gamma_rule must be one of {GAMMA_RULES}, got '
@@ -105,7 +107,10 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             to use that size alone), ``channels_last`` (False; True runs
             the routing pass in the channels-last layout, faster on a CPU,
             equal up to float rounding, see
-            :class:`~mmsakd.models.sakd.RoutingNetwork`).
+            :class:`~mmsakd.models.sakd.RoutingNetwork`),
+            ``fold_teacher_bn`` (False; True folds the teacher's eval-mode
+            BatchNorm into its convolutions for the routing pass, also
+            equal up to float rounding).
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:
@@ -142,7 +147,8 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         self.sakd_routing = RoutingNetwork(self.distiller.executors,
                                            self.distiller.spot_boundaries,
                                            self.distiller.spot_shapes,
-                                           settings['channels_last'])
+                                           settings['channels_last'],
+                                           settings['fold_teacher_bn'])
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(

@@ -74,16 +74,24 @@ class RoutingNetwork(nn.Module):
             the routed logits differ from the default's by float rounding
             (about 1e-6 relative); the networks' own passes are untouched.
             On a 2-core CPU it makes the resnet56 -> resnet20 routing pass
-            about 10 % faster (``tools/analysis/benchmark.py``).
+            about 10 % faster.
+        fold_teacher_bn (bool): Run the teacher's segments with their
+            eval-mode BatchNorm folded into the convolutions before them
+            (:meth:`SegmentExecutor.run` with ``fold_bn``; a frozen copy,
+            made again whenever the teacher's weights change). A speed
+            option, off by default: values equal up to float rounding, as
+            ``channels_last``; a teacher in train mode runs unfolded.
     """
 
     def __init__(self,
                  executors: Tuple[SegmentExecutor, SegmentExecutor],
                  spots: Sequence[Tuple[int, int]],
                  shapes: Sequence[Tuple[Shape, Shape]],
-                 channels_last: bool = False):
+                 channels_last: bool = False,
+                 fold_teacher_bn: bool = False):
         super().__init__()
         self.channels_last = bool(channels_last)
+        self.fold_teacher_bn = bool(fold_teacher_bn)
         # a plain tuple keeps the networks out of the module tree
         self._executors = tuple(executors)
         self.spots = tuple(spots)
@@ -127,6 +135,9 @@ class RoutingNetwork(nn.Module):
                 f'({inputs.shape[0]}, {num_gates}), one per feature '
                 f'spot and one for the logits; got {tuple(gates.shape)}')
         student, teacher = self._executors
+        folding = dict(detach_params=True)
+        if self.fold_teacher_bn:
+            folding.update(fold_bn=True)
         if self.channels_last:
             inputs = _channels_last(inputs)
             if teacher_first is not None:
@@ -139,13 +150,13 @@ class RoutingNetwork(nn.Module):
                 if m == 0 and teacher_first is not None:
                     u_t = teacher_first
                 else:
-                    u_t = teacher.run(h_t, prev_t, spot_t, detach_params=True)
+                    u_t = teacher.run(h_t, prev_t, spot_t, **folding)
                 a_s = _per_sample(gates[:, m], u_s)
                 a_t = _per_sample(gates[:, m], u_t)
                 h_t = (1 - a_t) * self.hints[m](u_s) + a_t * u_t
                 h_s = (1 - a_s) * u_s + a_s * self.anti_hints[m](u_t)
                 prev_s, prev_t = spot_s, spot_t
             z_s = student.run(h_s, prev_s, detach_params=True)
-            z_t = teacher.run(h_t, prev_t, detach_params=True)
+            z_t = teacher.run(h_t, prev_t, **folding)
         a_out = _per_sample(gates[:, -1], z_s)
         return (1 - a_out) * z_s + a_out * z_t

@@ -21,6 +21,7 @@ run names each boundary by the modules whose output it is: a recorder on
 ``backbone.layer4``, on the last activation of its last block, on ``neck`` or
 ``neck.gap`` reads the same tensor (or a view of it) and so the same spot.
 """
+import copy
 from contextlib import contextmanager
 from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple, Union)
@@ -28,6 +29,7 @@ from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
 import torch
 from torch import Tensor, fx, nn
 from torch.func import functional_call
+from torch.fx.experimental.optimization import fuse
 
 UnitNames = Union[str, Sequence[str]]
 Describer = Callable[[nn.Module], Sequence[UnitNames]]
@@ -317,6 +319,7 @@ class SegmentExecutor:
         self.model = model
         self._name = self._model_name(model)
         self._chains: Dict[Tuple[int, int], _Chain] = {}
+        self._folded: Dict[Tuple[int, int], tuple] = {}
         x = self.dry_input(input_shape)
         calls = self._cut(model, x, context)
         #: The :class:`Probe` of the dry run that verified the cuts (with
@@ -569,7 +572,8 @@ class SegmentExecutor:
             x: Tensor,
             start: Optional[int] = None,
             end: Optional[int] = None,
-            detach_params: bool = False) -> Tensor:
+            detach_params: bool = False,
+            fold_bn: bool = False) -> Tensor:
         """Run the segments after boundary ``start`` up to boundary ``end``.
 
         Args:
@@ -584,6 +588,14 @@ class SegmentExecutor:
                 but never into the weights. Buffers (BN running statistics)
                 are used, and updated, as the modules' train/eval mode says.
                 Defaults to False.
+            fold_bn (bool): Like ``detach_params``, but run a copy of the
+                range whose eval-mode BatchNorm layers are folded into the
+                convolutions before them (``torch.fx``'s ``fuse``): fewer
+                operations, values equal up to float rounding. The copy is
+                made once and again whenever a parameter or buffer of the
+                range changes (a loaded checkpoint, a trained network). A
+                range with a BatchNorm or dropout layer in train mode runs
+                unfolded, as ``detach_params``. Defaults to False.
 
         Returns:
             Tensor: The tensor at boundary ``end``.
@@ -592,6 +604,11 @@ class SegmentExecutor:
         last = self.logits_index if end is None else end
         if first > last:
             return x
+        if fold_bn:
+            folded = self._folded_chain(first, last)
+            if folded is not None:
+                return folded(x)
+            detach_params = True
         if not detach_params:
             for segment in self._segments[first:last + 1]:
                 x = segment(x)
@@ -605,6 +622,44 @@ class SegmentExecutor:
         # updates) its running statistics as usual
         params = {n: p.detach() for n, p in chain.params}
         return functional_call(chain, params, (x, )) if params else chain(x)
+
+    def _folded_chain(self, first: int, last: int) -> Optional[nn.Module]:
+        """The segments ``first`` .. ``last`` with BN folded into their
+        convolutions (frozen copies), or None when a BN or dropout layer of
+        the range is in train mode. Cached; rebuilt when a tensor of the
+        range changes (its version counter moves on any in-place write)."""
+        segments = self._segments[first:last + 1]
+        modules = [m for s in segments for m in s.module.modules()]
+        # what the train flag changes: BN statistics and dropout-like layers
+        # (MMRazor's frozen teacher keeps only its BN layers in eval mode)
+        if any(
+                m.training and (isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                or 'Drop' in type(m).__name__)
+                for m in modules):
+            return None
+        tensors = {
+            id(t): t
+            for m in modules
+            for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
+        }
+        key = tuple(sorted((i, t._version) for i, t in tensors.items()))
+        cached = self._folded.get((first, last))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        # the whole range at once: a convolution and its BN may sit in two
+        # segments (a cut between them)
+        chain = copy.deepcopy(_Chain(segments)).eval()
+        try:
+            chain = fuse(chain, inplace=True)
+        except Exception:  # not traceable as a whole: segment by segment
+            for segment in chain.segments:
+                try:
+                    segment.module = fuse(segment.module, inplace=True)
+                except Exception:  # not traceable: run it as it is
+                    pass
+        chain.requires_grad_(False)
+        self._folded[(first, last)] = (key, chain)
+        return chain
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._name}: {len(self.names)} " \

@@ -265,3 +265,54 @@ def test_eval_mode_restores_each_flag_also_on_error():
             raise RuntimeError
     assert model.training and model.backbone.layer2.training
     assert not model.backbone.layer1.training
+
+
+@pytest.mark.parametrize('name', ['resnet8', 'vgg8', 'mobilenetv2'])
+def test_folded_bn_runs_give_the_same_tensors_and_follow_the_weights(name):
+    model = build(name).eval().double()
+    executor = SegmentExecutor(model, SHAPE)
+    x = images(4).double().requires_grad_()
+    mid = executor.index(executor.names[len(executor.names) // 2])
+
+    def run(fold_bn, **kwargs):
+        out = executor.run(
+            executor.run(x, end=mid, fold_bn=fold_bn),
+            mid,
+            fold_bn=fold_bn,
+            detach_params=True)
+        grad, = torch.autograd.grad(out.logsumexp(1).sum(), x)
+        return out, grad
+
+    out, grad = run(False)
+    out_f, grad_f = run(True)
+    # exact up to rounding (float64), activation gradients included, and
+    # never a gradient into the weights
+    assert torch.allclose(out_f, out, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grad_f, grad, rtol=1e-8, atol=1e-12)
+    assert all(p.grad is None for p in model.parameters())
+    folded = [chain for _, chain in executor._folded.values()]
+    assert len(folded) == 2
+    bns = [
+        m for chain in folded for m in chain.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    if name == 'resnet8':  # every BN follows a convolution
+        assert bns == []
+    else:
+        assert len(bns) < sum(
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for m in model.modules())
+    # new weights (a loaded checkpoint): the folded copy follows
+    state = {
+        k: v * 1.1 if v.is_floating_point() else v
+        for k, v in model.state_dict().items()
+    }
+    model.load_state_dict(state)
+    out, _ = run(False)
+    out_f, _ = run(True)
+    assert torch.allclose(out_f, out, rtol=1e-10, atol=1e-12)
+    # BN in train mode: no folding, the detached run itself
+    model.train()
+    with torch.no_grad():
+        assert torch.equal(
+            executor.run(x, fold_bn=True), executor.run(x, detach_params=True))
