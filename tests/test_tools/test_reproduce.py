@@ -125,29 +125,35 @@ def test_a_given_teacher_checkpoint_replaces_the_teacher_run(tmp_path):
     assert pipeline.teacher_ckpt() == str(ckpt)
 
 
-def test_summary_table_shows_mean_and_sample_std():
-    runs = [dict(seed=s, top1=t) for s, t in ((0, 70.0), (1, 72.0))]
-    summary = dict(
+def _summary(rows: list, **extra) -> dict:
+    """A summary as the pipeline writes it, two seeds, around ``rows``."""
+    return dict(
         title='crd, res56 -> res20',
         data='train: mmsakd.CIFAR100',
         schedule=dict(epochs=60, teacher_epochs=60),
         seeds=[0, 1],
         machine='CPU (2 cores)',
-        rows=[
-            dict(
-                label='SAKD',
-                config='configs/sakd/crd_res56_res20.py',
-                checkpoint=None,
-                runs=runs,
-                time_per_iter_s=0.1234,
-                **tool._stats([70.0, 72.0])),
-            dict(
-                label='teacher',
-                config=None,
-                checkpoint='t.pth',
-                runs=[],
-                **tool._stats([]))
-        ])
+        rows=rows,
+        **extra)
+
+
+def test_summary_table_shows_mean_and_sample_std():
+    runs = [dict(seed=s, top1=t) for s, t in ((0, 70.0), (1, 72.0))]
+    summary = _summary([
+        dict(
+            label='SAKD',
+            config='configs/sakd/crd_res56_res20.py',
+            checkpoint=None,
+            runs=runs,
+            time_per_iter_s=0.1234,
+            **tool._stats([70.0, 72.0])),
+        dict(
+            label='teacher',
+            config=None,
+            checkpoint='t.pth',
+            runs=[],
+            **tool._stats([]))
+    ])
     text = tool.format_markdown(summary)
     assert '| SAKD | `configs/sakd/crd_res56_res20.py` | 71.00 ± 1.41 | 2 ' \
            '| 70.00, 72.00 | 0.123 |' in text
@@ -165,22 +171,16 @@ def test_summary_shows_where_sakd_distilled():
                 'logits': 1.0
             }) for s, r in ((0, 0.5), (1, 0.25))
     ]
-    summary = dict(
-        title='t',
-        data='d',
-        schedule=dict(epochs=2, teacher_epochs=2),
-        seeds=[0, 1],
-        machine='CPU (2 cores)',
-        figures=['spot_rates.png'],
-        rows=[
-            dict(
-                method='sakd',
-                label='SAKD',
-                config='c.py',
-                checkpoint=None,
-                runs=runs,
-                **tool._stats([70.0, 70.0]))
-        ])
+    summary = _summary([
+        dict(
+            method='sakd',
+            label='SAKD',
+            config='c.py',
+            checkpoint=None,
+            runs=runs,
+            **tool._stats([70.0, 70.0]))
+    ],
+                       figures=['spot_rates.png'])
     text = tool.format_markdown(summary)
     assert '| spot | seed 0 | seed 1 |' in text
     assert '| `backbone.layer3` | 0.50 | 0.25 |' in text
