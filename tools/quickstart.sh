@@ -12,7 +12,7 @@
 #   5. export the spot-adaptive student as a plain MMPretrain classifier and
 #      evaluate it alone.
 #
-#   bash tools/quickstart.sh             # about 9 minutes on 2 CPU cores
+#   bash tools/quickstart.sh             # about 5 minutes on 2 CPU cores (after installing)
 #   QUICK=1 bash tools/quickstart.sh     # about 2 minutes: a check, not a result
 #   TEACHER_EPOCHS=10 EPOCHS=8 SEED=0 WORK=work_dirs/demo bash tools/quickstart.sh
 #
