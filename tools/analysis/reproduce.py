@@ -45,6 +45,7 @@ iterations (each MMEngine's moving average over its logging window).
 """
 import argparse
 import contextlib
+import functools
 import glob
 import io
 import json
@@ -407,7 +408,9 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         time_per_iter_s=statistics.median(times) if times else None)
 
 
+@functools.lru_cache(maxsize=None)
 def _plot_spots_module():
+    """``tools/analysis/plot_spots.py`` as a module, loaded once."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'plot_spots',

@@ -10,6 +10,7 @@ from mmrazor.models.utils import add_prefix
 
 from mmsakd.registry import MODELS
 from ..sakd.routing import RoutingNetwork
+from ..sakd.segments import random_in_train_mode
 
 SAKD_DEFAULTS = dict(
     policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
@@ -214,9 +215,7 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         and drop-path layers, if any, are in eval mode."""
         if self.teacher_trainable:
             return False
-        return not any(
-            m.training and ('Drop' in type(m).__name__)
-            for m in self.teacher.modules())
+        return not any(map(random_in_train_mode, self.teacher.modules()))
 
     def routing_losses(self, batch_inputs: torch.Tensor,
                        data_samples: List[BaseDataElement],

@@ -38,6 +38,13 @@ CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _DESCRIBERS: Dict[type, Describer] = {}
 
 
+def random_in_train_mode(module: nn.Module) -> bool:
+    """Whether ``module`` is a dropout or drop-path layer in train mode,
+    whose output is random (so a pass through it cannot be reused or
+    replaced by an equivalent one)."""
+    return module.training and 'Drop' in type(module).__name__
+
+
 @contextmanager
 def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Put ``modules`` in eval mode inside the block; restore every
@@ -632,10 +639,8 @@ class SegmentExecutor:
         modules = [m for s in segments for m in s.module.modules()]
         # what the train flag changes: BN statistics and dropout-like layers
         # (MMRazor's frozen teacher keeps only its BN layers in eval mode)
-        if any(
-                m.training and (isinstance(m, nn.modules.batchnorm._BatchNorm)
-                                or 'Drop' in type(m).__name__)
-                for m in modules):
+        if any((m.training and isinstance(m, nn.modules.batchnorm._BatchNorm))
+               or random_in_train_mode(m) for m in modules):
             return None
         tensors = {
             id(t): t
