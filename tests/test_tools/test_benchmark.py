@@ -148,7 +148,7 @@ def test_peak_memory_is_reported_in_mib():
 
 def test_benchmark_rejects_bad_counts(capsys):
     benchmark = _load_benchmark()
-    for flag in ('--repeat', '--threads', '--nproc'):
+    for flag in ('--repeat', '--threads', '--nproc', '--calibrate-batches'):
         with pytest.raises(SystemExit):
             benchmark.parse_args([A, flag, '0'])
         assert f'{flag} must be >= 1, got 0' in capsys.readouterr().err
