@@ -11,6 +11,7 @@ from mmrazor.models.utils import add_prefix
 from mmsakd.registry import MODELS
 from ..sakd.routing import RoutingNetwork
 from ..sakd.segments import random_in_train_mode
+from ..sakd.teacher_reuse import TeacherTaps
 
 SAKD_DEFAULTS = dict(
     policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
@@ -23,7 +24,8 @@ SAKD_DEFAULTS = dict(
     pool_source=None,
     input_shape=None,
     channels_last=False,
-    fold_teacher_bn=False)
+    fold_teacher_bn=False,
+    reuse_teacher_pass=True)
 GAMMA_RULES = ('reference', 'exclusive')
 SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
                         'mmrazor.ConfigurableDistiller',
@@ -46,7 +48,7 @@ def sakd_settings(sakd: Optional[dict]) -> dict:
     if not settings['gamma'] > 0:
         raise ValueError(
             f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
-    for key in ('channels_last', 'fold_teacher_bn'):
+    for key in ('channels_last', 'fold_teacher_bn', 'reuse_teacher_pass'):
         if not isinstance(settings[key], bool):
             raise ValueError(f'model.sakd.{key} must be True or False, got '
                              f'{settings[key]!r}')
@@ -111,7 +113,12 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             :class:`~mmsakd.models.sakd.RoutingNetwork`),
             ``fold_teacher_bn`` (False; True folds the teacher's eval-mode
             BatchNorm into its convolutions for the routing pass, also
-            equal up to float rounding).
+            equal up to float rounding), ``reuse_teacher_pass`` (True:
+            teacher segments of the routing pass whose input is the
+            teacher's own tensor, because the whole batch picked the
+            teacher at every spot before them, are taken from the frozen
+            teacher's pass; the same step bit for bit, see
+            :mod:`~mmsakd.models.sakd.teacher_reuse`).
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:
@@ -150,6 +157,13 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                                            self.distiller.spot_shapes,
                                            settings['channels_last'],
                                            settings['fold_teacher_bn'])
+        self._teacher_taps = None
+        if settings['reuse_teacher_pass'] and self.distiller.spot_boundaries:
+            executor = self.distiller.executors[1]
+            taps = TeacherTaps(executor,
+                               [t for _, t in self.distiller.spot_boundaries] +
+                               [executor.logits_index])
+            self._teacher_taps = taps if taps.supported else None
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(
@@ -166,8 +180,19 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         # the parent runs both networks with the recorders and the student
         # loss; the distill losses need the gates, computed from the records
         self.distillation_stopped = True
+        taps = None
+        if (not stopped and self._teacher_taps is not None
+                and torch.is_grad_enabled() and self._teacher_is_fixed()):
+            taps = self._teacher_taps
         try:
-            losses = super().loss(batch_inputs, data_samples)
+            if taps is None:
+                losses = super().loss(batch_inputs, data_samples)
+            else:
+                with taps.capture():
+                    losses = super().loss(batch_inputs, data_samples)
+                # the distill losses and the policy read the teacher's
+                # records without its graph, as the authors' code
+                self.distiller.detach_teacher_records()
         finally:
             self.distillation_stopped = stopped
         if stopped:
@@ -180,8 +205,8 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                 'distill'))
         losses.update(
             add_prefix(
-                self.routing_losses(batch_inputs, data_samples, gates),
-                'sakd'))
+                self.routing_losses(batch_inputs, data_samples, gates, taps
+                                    is not None), 'sakd'))
         rates = gates.detach().mean(dim=0)
         for name, rate in zip(self.spot_names, rates):
             losses[f'sakd.rate.{name}'] = rate
@@ -217,16 +242,23 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             return False
         return not any(map(random_in_train_mode, self.teacher.modules()))
 
-    def routing_losses(self, batch_inputs: torch.Tensor,
+    def routing_losses(self,
+                       batch_inputs: torch.Tensor,
                        data_samples: List[BaseDataElement],
-                       gates: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """The policy/adapters loss of the routing network."""
+                       gates: torch.Tensor,
+                       teacher_pass: bool = False) -> Dict[str, torch.Tensor]:
+        """The policy/adapters loss of the routing network; with
+        ``teacher_pass``, the routing pass may reuse the graph the teacher's
+        pass recorded in :meth:`loss`."""
         labels = torch.cat([sample.gt_label for sample in data_samples
                             ]).to(batch_inputs.device)
         teacher_first = None
         if self.distiller.spot_boundaries and self._teacher_is_fixed():
             teacher_first = self.distiller.teacher_spot_feature(0)
-        mixed = self.sakd_routing(batch_inputs, gates, teacher_first)
+        # handed over, not kept: a graph that is not reused is freed early
+        mixed = self.sakd_routing(
+            batch_inputs, gates, teacher_first,
+            self._teacher_taps.take() if teacher_pass else None)
         route_ce = F.cross_entropy(mixed, labels)
         student_ce = F.cross_entropy(
             self.distiller.get_student_logits().detach(), labels)

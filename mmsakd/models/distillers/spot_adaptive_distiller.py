@@ -6,6 +6,7 @@ from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.task_modules.recorder import (ModuleInputsRecorder,
                                                   ModuleOutputsRecorder)
 from torch import Tensor, nn
+from torch.utils._pytree import tree_map_only
 
 from mmsakd.registry import MODELS
 from ..losses.spot_wise_loss import SpotWiseLoss
@@ -440,6 +441,16 @@ class SpotAdaptiveDistiller(ConfigurableDistiller):
             # e.g. neck.gap's (B, C, 1, 1) for the neck's (B, C)
             return data.reshape(data.shape[0], -1)
         return None
+
+    def detach_teacher_records(self) -> None:
+        """Replace every tensor the teacher's recorders hold by its detached
+        version (same values): the teacher's pass may have recorded an
+        autograd graph that only the routing pass is to use."""
+        for recorder in self.teacher_recorders.recorders.values():
+            buffer = recorder.data_buffer
+            buffer[:] = [
+                tree_map_only(Tensor, Tensor.detach, data) for data in buffer
+            ]
 
     def get_student_logits(self) -> Tensor:
         """The student's logits of the batch (its head's output)."""

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from .adapters import build_adapter
 from .segments import SegmentExecutor, eval_mode
+from .teacher_reuse import splice
 
 Shape = Tuple[int, ...]
 
@@ -109,10 +110,13 @@ class RoutingNetwork(nn.Module):
         if param is not None:
             self.to(param.device)
 
-    def forward(self,
-                inputs: Tensor,
-                gates: Tensor,
-                teacher_first: Optional[Tensor] = None) -> Tensor:
+    def forward(
+            self,
+            inputs: Tensor,
+            gates: Tensor,
+            teacher_first: Optional[Tensor] = None,
+            teacher_pass: Optional[Sequence[Optional[Tensor]]] = None
+    ) -> Tensor:
         """Logits of the routed mix.
 
         Args:
@@ -124,6 +128,17 @@ class RoutingNetwork(nn.Module):
                 first spot, T_1(inputs), when the caller has it already (the
                 frozen teacher's own pass computes exactly that tensor);
                 None computes it.
+            teacher_pass (Sequence[Tensor | None], optional): The teacher's
+                own pass at each feature spot and at the logits, with the
+                autograd graph from each to the next
+                (:class:`~mmsakd.models.sakd.teacher_reuse.TeacherTaps`).
+                Where every sample picked the teacher at all spots before
+                a teacher segment, that segment's input is the teacher's
+                own tensor bit for bit, so its output is taken from this
+                pass (:func:`~mmsakd.models.sakd.teacher_reuse.splice`):
+                the same values and gradients, one segment forward fewer.
+                Deciding that reads the gates on the host once. None (or a
+                None entry) computes every segment.
 
         Returns:
             Tensor: (B, num_classes) mixed logits.
@@ -135,6 +150,8 @@ class RoutingNetwork(nn.Module):
                 f'({inputs.shape[0]}, {num_gates}), one per feature '
                 f'spot and one for the logits; got {tuple(gates.shape)}')
         student, teacher = self._executors
+        reused, reused_pass = self._reusable(gates, teacher_pass)
+        del teacher_pass  # what is not reused is freed now
         folding = dict(detach_params=True)
         if self.fold_teacher_bn:
             folding.update(fold_bn=True)
@@ -149,6 +166,8 @@ class RoutingNetwork(nn.Module):
                 u_s = student.run(h_s, prev_s, spot_s, detach_params=True)
                 if m == 0 and teacher_first is not None:
                     u_t = teacher_first
+                elif 0 < m <= reused:
+                    u_t = splice(h_t, reused_pass[m - 1], reused_pass[m])
                 else:
                     u_t = teacher.run(h_t, prev_t, spot_t, **folding)
                 a_s = _per_sample(gates[:, m], u_s)
@@ -157,6 +176,32 @@ class RoutingNetwork(nn.Module):
                 h_s = (1 - a_s) * u_s + a_s * self.anti_hints[m](u_t)
                 prev_s, prev_t = spot_s, spot_t
             z_s = student.run(h_s, prev_s, detach_params=True)
-            z_t = teacher.run(h_t, prev_t, **folding)
+            if self.spots and reused == len(self.spots):
+                z_t = splice(h_t, reused_pass[-2], reused_pass[-1])
+            else:
+                z_t = teacher.run(h_t, prev_t, **folding)
         a_out = _per_sample(gates[:, -1], z_s)
         return (1 - a_out) * z_s + a_out * z_t
+
+    def _reusable(
+        self, gates: Tensor, teacher_pass: Optional[Sequence[Optional[Tensor]]]
+    ) -> Tuple[int, list]:
+        """How many teacher segments after the first spot can be taken from
+        the teacher's own pass (segment m + 1 when every sample picked the
+        teacher at spots 1..m), and the tensors that needs."""
+        if teacher_pass is None or not self.spots:
+            return 0, []
+        if len(teacher_pass) != len(self.spots) + 1:
+            raise ValueError(
+                f'teacher_pass must hold {len(self.spots) + 1} tensors (one '
+                f'per feature spot, then the logits), got {len(teacher_pass)}')
+        # the one host read of the pass: which spots every sample took the
+        # teacher at (the gates are exactly 0 or 1 in the forward pass)
+        teacher_everywhere = gates[:, :-1].detach().eq(1).all(dim=0).tolist()
+        reused = 0
+        for m in range(1, len(self.spots) + 1):
+            if not (teacher_everywhere[m - 1] and teacher_pass[m - 1]
+                    is not None and teacher_pass[m] is not None):
+                break
+            reused = m
+        return reused, list(teacher_pass[:reused + 1]) if reused else []

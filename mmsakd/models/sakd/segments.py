@@ -533,6 +533,14 @@ class SegmentExecutor:
         """int: The boundary of the logits (the last one)."""
         return len(self._segments) - 1
 
+    def boundary_call(self, index: int) -> Tuple[str, Optional[int]]:
+        """``(module path, call number)`` of the module call whose output
+        (its last element, for a tuple) is boundary ``index`` in the
+        model's own forward: the number counts calls from 0, -1 is the
+        last call, and None the next call that ends no earlier unit (a
+        hand-described unit)."""
+        return self._segments[index].end
+
     def match(self, tensor, probe: Probe) -> Optional[int]:
         """The boundary whose tensor ``tensor`` is (or views), or None."""
         if not isinstance(tensor, Tensor):

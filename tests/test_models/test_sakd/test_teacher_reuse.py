@@ -1,0 +1,216 @@
+"""The routing pass's reuse of the frozen teacher's own pass: where every
+sample picked the teacher at the spots before a teacher segment, taking
+that segment from the teacher's pass must give the same step bit for bit
+(losses and every gradient), in the same process."""
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmsakd.models.sakd import routing as routing_module
+from mmsakd.models.sakd.teacher_reuse import TeacherTaps, splice
+from mmsakd.registry import MODELS
+from tests.helpers import REPO
+from tests.test_models.test_algorithms.res56_res20_step import (batch,
+                                                                calibrate_bn)
+
+# every feature spot picks the teacher for sure; only the first does; none
+REGIMES = {
+    'teacher_everywhere': None,
+    'mixed_after_first': 1,
+    'mixed_everywhere': 0,
+}
+
+
+def build(name: str, reuse: bool):
+    cfg = Config.fromfile(f'{REPO}/configs/sakd/{name}.py')
+    cfg.model.teacher_ckpt = None
+    cfg.model.sakd['reuse_teacher_pass'] = reuse
+    losses = cfg.model.distiller.distill_losses
+    if 'loss_crd' in losses:
+        losses.loss_crd.neg_num = 8
+        losses.loss_crd.sample_n = 64
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(cfg.model)
+    for net in (model.teacher, model.student):
+        calibrate_bn(net, batch(seed=3)[0])
+    return model
+
+
+def set_gates(model, mixed_from) -> None:
+    """Policy logits that pick the teacher for sure at the feature spots
+    before ``mixed_from`` and mix (a fair coin) from there on; the logits
+    spot always mixes."""
+    fc = model.sakd_policy.fc
+    spots = model.distiller.num_decisions - 1
+    with torch.no_grad():
+        fc.weight.mul_(0.01)
+        bias = fc.bias.view(-1, 2)
+        bias.zero_()
+        sure = spots if mixed_from is None else mixed_from
+        bias[:sure, 0] = 30.0
+
+
+def step(model, counter: dict) -> dict:
+    model.train()
+    x, samples = batch()
+    torch.manual_seed(2)
+    losses = model(x, samples, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    grads = {
+        n: p.grad.clone()
+        for n, p in model.named_parameters() if p.grad is not None
+    }
+    return dict(
+        losses={
+            k: v.detach()
+            for k, v in losses.items()
+        },
+        grads=grads,
+        spliced=counter.pop('n', 0))
+
+
+@pytest.fixture
+def splice_counter(monkeypatch):
+    counter = {}
+
+    def counting(*args):
+        counter['n'] = counter.get('n', 0) + 1
+        return splice(*args)
+
+    monkeypatch.setattr(routing_module, 'splice', counting)
+    return counter
+
+
+@pytest.mark.parametrize('regime', list(REGIMES))
+@pytest.mark.parametrize(
+    'name', ['at_res56_res20', 'fitnet_res56_res20', 'crd_res56_res20'])
+def test_reuse_gives_the_same_step_bit_for_bit(name, regime, splice_counter):
+    steps = []
+    for reuse in (True, False):
+        model = build(name, reuse)
+        set_gates(model, REGIMES[regime])
+        steps.append(step(model, splice_counter))
+    reused, plain = steps
+    spots = len(build(name, False).distiller.spot_boundaries)
+    # segments taken from the teacher's pass (those after the first spot,
+    # then the logits) where every sample picked the teacher before them:
+    # all, only the one after the first spot (the logits for a one-spot
+    # config), none
+    expected = {
+        'teacher_everywhere': spots,
+        'mixed_after_first': 1,
+        'mixed_everywhere': 0
+    }[regime]
+    assert (reused['spliced'], plain['spliced']) == (expected, 0)
+    assert reused['losses'].keys() == plain['losses'].keys()
+    for key, value in plain['losses'].items():
+        assert torch.equal(reused['losses'][key], value), key
+    assert reused['grads'].keys() == plain['grads'].keys()
+    for key, value in plain['grads'].items():
+        assert torch.equal(reused['grads'][key], value), key
+    assert any(g.abs().sum() > 0 for k, g in reused['grads'].items()
+               if k.startswith('sakd_policy'))
+
+
+def test_teacher_records_hold_no_graph_after_the_step():
+    model = build('at_res56_res20', True)
+    set_gates(model, None)
+    model.train()
+    x, samples = batch()
+    model(x, samples, mode='loss')
+    records = [
+        data
+        for recorder in model.distiller.teacher_recorders.recorders.values()
+        for data in recorder.data_buffer
+    ]
+    tensors = [r for r in records if isinstance(r, torch.Tensor)]
+    assert tensors and not any(t.requires_grad for t in tensors)
+    assert torch.is_grad_enabled()
+
+
+def test_no_reuse_for_a_trainable_teacher_or_without_grad(splice_counter):
+    model = build('at_res56_res20', True)
+    set_gates(model, None)
+    assert step(model, splice_counter)['spliced'] == 3
+    model.teacher_trainable = True
+    assert step(model, splice_counter)['spliced'] == 0
+    model.teacher_trainable = False
+    model.train()
+    x, samples = batch()
+    with torch.no_grad():
+        model(x, samples, mode='loss')
+    assert splice_counter == {}
+
+
+def test_taps_capture_the_boundaries_with_their_graph():
+    model = build('at_res56_res20', True)
+    taps = model._teacher_taps
+    executor = model.distiller.executors[1]
+    x, samples = batch()
+    model.teacher.eval()
+    with taps.capture(), torch.no_grad():
+        model.teacher(x, samples, mode='loss')
+    captured = taps.take()
+    assert taps.take() == []  # handed over
+    boundaries = [t for _, t in model.distiller.spot_boundaries]
+    with torch.no_grad():
+        expected = [executor.run(x, None, b) for b in boundaries]
+        expected.append(executor.run(x))
+    for got, want in zip(captured, expected):
+        assert torch.equal(got, want)
+        assert got.requires_grad
+    # the first is the root; each later one's graph reaches it
+    (grad, ) = torch.autograd.grad(captured[1].sum(), captured[0])
+    assert grad.shape == captured[0].shape
+    # outside capture the hooks record nothing
+    with torch.no_grad():
+        model.teacher(x, samples, mode='loss')
+    assert taps.take() == []
+
+
+def test_a_tensor_changed_in_place_is_not_reused():
+    model = build('at_res56_res20', True)
+    taps = model._teacher_taps
+    x, samples = batch()
+    with taps.capture(), torch.no_grad():
+        model.teacher(x, samples, mode='loss')
+        taps._captured[1][0].mul_(2)
+    captured = taps.take()
+    assert captured[1] is None and captured[0] is not None
+
+
+def test_grad_mode_is_restored():
+    model = build('at_res56_res20', True)
+    taps = model._teacher_taps
+    x, samples = batch()
+    with torch.no_grad():
+        with taps.capture():
+            model.teacher(x, samples, mode='loss')
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+
+
+def test_described_units_are_not_tapped():
+
+    class Described:
+        model = None
+
+        @staticmethod
+        def boundary_call(index):
+            return ('backbone.stage1', None)
+
+    assert not TeacherTaps(Described(), [0, 1]).supported
+
+
+def test_splice_routes_the_gradient_through_the_recorded_graph():
+    source = torch.randn(4, 3, requires_grad=True)
+    output = (source * 3).relu()
+    x = source.detach().clone().requires_grad_()
+    y = splice(x, source, output)
+    assert torch.equal(y, output) and not y.is_leaf
+    (y * torch.arange(3.)).sum().backward()
+    expected = 3 * (source > 0) * torch.arange(3.)
+    assert torch.equal(x.grad, expected)
