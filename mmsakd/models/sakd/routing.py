@@ -137,8 +137,10 @@ class RoutingNetwork(nn.Module):
                 own tensor bit for bit, so its output is taken from this
                 pass (:func:`~mmsakd.models.sakd.teacher_reuse.splice`):
                 the same values and gradients, one segment forward fewer.
-                Deciding that reads the gates on the host once. None (or a
-                None entry) computes every segment.
+                Deciding that reads the gates on the host once. A list is
+                emptied once read, so that an unused graph is freed before
+                the pass runs. None (or a None entry) computes every
+                segment.
 
         Returns:
             Tensor: (B, num_classes) mixed logits.
@@ -151,7 +153,11 @@ class RoutingNetwork(nn.Module):
                 f'spot and one for the logits; got {tuple(gates.shape)}')
         student, teacher = self._executors
         reused, reused_pass = self._reusable(gates, teacher_pass)
-        del teacher_pass  # what is not reused is freed now
+        if isinstance(teacher_pass, list):
+            # the caller's call frames hold the list for the whole pass:
+            # emptying it frees what is not reused (an unused graph) now
+            teacher_pass.clear()
+        del teacher_pass
         folding = dict(detach_params=True)
         if self.fold_teacher_bn:
             folding.update(fold_bn=True)
