@@ -235,12 +235,17 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
 
     def _teacher_is_fixed(self) -> bool:
         """Whether the teacher's pass is a deterministic function of the
-        batch, so that the routing pass may reuse its first-spot feature
-        (the same tensor it would compute): a frozen teacher whose dropout
-        and drop-path layers, if any, are in eval mode."""
+        batch that leaves the teacher unchanged, so that the routing pass
+        may reuse its tensors (the same tensors it would compute): a frozen
+        teacher whose BatchNorm layers are in eval mode (in train mode a
+        second pass would update their running statistics again) and whose
+        dropout and drop-path layers, if any, are in eval mode too."""
         if self.teacher_trainable:
             return False
-        return not any(map(random_in_train_mode, self.teacher.modules()))
+        return not any(
+            random_in_train_mode(m) or (m.training and isinstance(
+                m, torch.nn.modules.batchnorm._BatchNorm))
+            for m in self.teacher.modules())
 
     def routing_losses(self,
                        batch_inputs: torch.Tensor,

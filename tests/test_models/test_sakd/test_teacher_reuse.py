@@ -136,7 +136,8 @@ def test_teacher_records_hold_no_graph_after_the_step():
     assert torch.is_grad_enabled()
 
 
-def test_no_reuse_for_a_trainable_teacher_or_without_grad(splice_counter):
+def test_no_reuse_for_a_trainable_teacher_train_mode_bn_or_no_grad(
+        splice_counter):
     model = build('at_res56_res20', True)
     set_gates(model, None)
     assert step(model, splice_counter)['spliced'] == 3
@@ -148,6 +149,13 @@ def test_no_reuse_for_a_trainable_teacher_or_without_grad(splice_counter):
     with torch.no_grad():
         model(x, samples, mode='loss')
     assert splice_counter == {}
+    # a teacher BN layer in train mode would update its statistics again
+    model.teacher.backbone.layer3[0].bn1.train()
+    model(x, samples, mode='loss')
+    assert splice_counter == {}
+    model.teacher.eval()
+    model(x, samples, mode='loss')
+    assert splice_counter == {'n': 3}
 
 
 def test_taps_capture_the_boundaries_with_their_graph():
