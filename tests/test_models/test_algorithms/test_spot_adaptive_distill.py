@@ -456,6 +456,7 @@ def test_bad_gamma_rule():
 
 def test_routing_reuses_the_frozen_teachers_first_spot():
     model = build()
+    model.train()  # as the Runner does: the frozen teacher's BN in eval mode
     calls = []
     model.teacher.backbone.layer1[0].register_forward_hook(
         lambda *args: calls.append(1))
@@ -466,6 +467,12 @@ def test_routing_reuses_the_frozen_teachers_first_spot():
     assert len(calls) == 1
     reused = model.distiller.teacher_spot_feature(0)
     assert torch.equal(reused, model.distiller.get_record('f1', False))
+    # a teacher BN layer in train mode would update its statistics again
+    model.teacher.backbone.layer2[0].bn1.train()
+    calls.clear()
+    model.loss(x, samples)
+    assert len(calls) == 2
+    model.train()
     # a teacher with stochastic layers in train mode is run again
     model.teacher.add_module('drop', torch.nn.Dropout(0.0))
     model.teacher.drop.train()
