@@ -10,7 +10,7 @@ from mmrazor.models.utils import add_prefix
 
 from mmsakd.registry import MODELS
 from ..sakd.routing import RoutingNetwork
-from ..sakd.segments import random_in_train_mode
+from ..sakd.segments import train_mode_matters
 from ..sakd.teacher_reuse import TeacherTaps
 
 SAKD_DEFAULTS = dict(
@@ -242,10 +242,7 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
         dropout and drop-path layers, if any, are in eval mode too."""
         if self.teacher_trainable:
             return False
-        return not any(
-            random_in_train_mode(m) or (m.training and isinstance(
-                m, torch.nn.modules.batchnorm._BatchNorm))
-            for m in self.teacher.modules())
+        return not any(map(train_mode_matters, self.teacher.modules()))
 
     def routing_losses(self,
                        batch_inputs: torch.Tensor,

@@ -38,11 +38,15 @@ CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _DESCRIBERS: Dict[type, Describer] = {}
 
 
-def random_in_train_mode(module: nn.Module) -> bool:
-    """Whether ``module`` is a dropout or drop-path layer in train mode,
-    whose output is random (so a pass through it cannot be reused or
-    replaced by an equivalent one)."""
-    return module.training and 'Drop' in type(module).__name__
+def train_mode_matters(module: nn.Module) -> bool:
+    """Whether ``module`` is in train mode and that changes what a pass
+    through it does: a BatchNorm layer (batch statistics, and its running
+    statistics updated) or a dropout or drop-path layer (a random output).
+    A pass through such a module can neither be reused nor replaced by an
+    equivalent one."""
+    return module.training and (isinstance(module,
+                                           nn.modules.batchnorm._BatchNorm)
+                                or 'Drop' in type(module).__name__)
 
 
 @contextmanager
@@ -645,10 +649,8 @@ class SegmentExecutor:
         range changes (its version counter moves on any in-place write)."""
         segments = self._segments[first:last + 1]
         modules = [m for s in segments for m in s.module.modules()]
-        # what the train flag changes: BN statistics and dropout-like layers
         # (MMRazor's frozen teacher keeps only its BN layers in eval mode)
-        if any((m.training and isinstance(m, nn.modules.batchnorm._BatchNorm))
-               or random_in_train_mode(m) for m in modules):
+        if any(map(train_mode_matters, modules)):
             return None
         tensors = {
             id(t): t

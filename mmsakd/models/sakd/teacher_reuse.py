@@ -21,15 +21,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
-from torch.utils.hooks import RemovableHandle
 
-from .segments import SegmentExecutor
-
-
-def _last(value):
-    if isinstance(value, (tuple, list)) and len(value) > 0:
-        return value[-1]
-    return value
+from .segments import SegmentExecutor, _last
 
 
 class _Splice(torch.autograd.Function):
@@ -88,7 +81,6 @@ class TeacherTaps:
         ]
         self.supported = all(
             isinstance(k, int) and k >= -1 for _, k in self.targets)
-        self._handles: List[RemovableHandle] = []
         self._active = False
         self._calls: Dict[str, int] = {}
         self._captured: List[Optional[Tuple[Tensor, int]]] = []
@@ -96,15 +88,7 @@ class TeacherTaps:
             return
         for path in dict.fromkeys(p for p, _ in self.targets):
             module = executor.model.get_submodule(path)
-            self._handles.append(
-                module.register_forward_hook(
-                    functools.partial(self._hook, path)))
-
-    def remove(self) -> None:
-        """Remove the hooks."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+            module.register_forward_hook(functools.partial(self._hook, path))
 
     @contextmanager
     def capture(self) -> Iterator[None]:
