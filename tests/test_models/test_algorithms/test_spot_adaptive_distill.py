@@ -262,6 +262,7 @@ def test_gamma_rule(gamma, route_vs_student, monkeypatch):
     (dict(pool_source='backbone.layer9'), 'pool_source'),
     (dict(channels_last='yes'), 'model.sakd.channels_last'),
     (dict(fold_teacher_bn=1), 'model.sakd.fold_teacher_bn'),
+    (dict(reuse_teacher_pass='no'), 'model.sakd.reuse_teacher_pass'),
 ])
 def test_bad_sakd_settings(sakd, match):
     with pytest.raises(ValueError, match=match):
