@@ -20,6 +20,8 @@ import functools
 import os.path as osp
 
 PACKAGE = 'mmsakd'
+# the package's own folder, known without importing the package
+_OWN = osp.dirname(osp.dirname(osp.abspath(__file__)))
 _PATCHED_ATTR = '_mmsakd_patched'
 
 
@@ -33,12 +35,10 @@ def installed_path(original, package: str) -> str:
     """
     path = original(package)
     if package == PACKAGE and not osp.isdir(osp.join(path, '.mim')):
-        import mmsakd
-        own = osp.dirname(osp.abspath(mmsakd.__file__))
-        if osp.isdir(osp.join(own, '.mim')):
-            return own
+        if osp.isdir(osp.join(_OWN, '.mim')):
+            return _OWN
         raise FileNotFoundError(
-            f'mmsakd\'s configs are not installed ({osp.join(own, ".mim")} '
+            f'mmsakd\'s configs are not installed ({osp.join(_OWN, ".mim")} '
             'is missing; the install step creates it): run `bash '
             'tools/setup_env.sh` (or `pip install -e .`) in the repository, '
             'then use its .venv/bin/python.')

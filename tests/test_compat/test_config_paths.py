@@ -55,14 +55,44 @@ def test_editable_install_location_fallback():
 
 
 def test_checkout_without_install_step_says_to_install(tmp_path, monkeypatch):
+    from mmsakd.compat import config_paths
     from mmsakd.compat.config_paths import installed_path
 
     # a fresh clone: the package folder has no .mim (the install makes it)
     package = tmp_path / 'clone' / 'mmsakd'
     package.mkdir(parents=True)
-    monkeypatch.setattr(mmsakd, '__file__', str(package / '__init__.py'))
+    monkeypatch.setattr(config_paths, '_OWN', str(package))
     with pytest.raises(
             FileNotFoundError,
             match=r'mmsakd\'s configs are not installed .*clone/'
             r'mmsakd/.mim is missing.*tools/setup_env.sh'):
         installed_path(lambda name: str(package), 'mmsakd')
+
+
+def test_the_compat_layer_does_not_import_the_package_face():
+    """The compatibility layer runs first on ``import mmsakd``: none of its
+    modules imports the package (or a sibling package) above it."""
+    import ast
+    import glob
+    upward = []
+    for path in sorted(glob.glob(osp.join(REPO, 'mmsakd', 'compat', '*.py'))):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level > 1:
+                    names = ['.' * node.level + (node.module or '')]
+                elif node.level == 1:
+                    continue
+                else:
+                    names = [node.module]
+            else:
+                continue
+            upward += [
+                (osp.basename(path), n) for n in names
+                if n.split('.')[0] == 'mmsakd'
+                and not n.startswith('mmsakd.compat') or n.startswith('..')
+            ]
+    assert upward == []
