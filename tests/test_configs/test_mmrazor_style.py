@@ -84,7 +84,7 @@ def test_swapped_by_type_alone_trains_two_iterations(name):
     with DefaultScope.overwrite_default_scope('mmrazor'):
         model = MODELS.build(cfg.model)
     model.init_weights()
-    assert model.distiller.spots == SPOTS[name]
+    assert list(model.distiller.spot_table.names) == SPOTS[name]
     assert model.spot_names == [s for s, _ in SPOTS[name]] + ['logits']
 
     optim = build_optim_wrapper(

@@ -1,17 +1,21 @@
 """Spot-adaptive distillation as an MMRazor algorithm."""
 import copy
+import weakref
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from mmrazor.models import SingleTeacherDistill
+from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.utils import add_prefix
 
 from mmsakd.registry import MODELS
+from ..distillers import SpotAdaptiveDistiller
+from ..sakd.policy_head import SpotPolicyHead
 from ..sakd.routing import RoutingNetwork
-from ..sakd.segments import train_mode_matters
-from ..sakd.teacher_reuse import TeacherTaps
+from ..sakd.teacher_reuse import TeacherPass, TeacherTaps
+from ..sakd.utils import train_mode_matters
 
 SAKD_DEFAULTS = dict(
     policy=dict(type='mmsakd.SpotPolicyHead', tau=5.0, init='distill_all'),
@@ -23,14 +27,12 @@ SAKD_DEFAULTS = dict(
     spots=None,
     pool_source=None,
     input_shape=None,
-    channels_last=False,
-    fold_teacher_bn=False,
     reuse_teacher_pass=True)
 GAMMA_RULES = ('reference', 'exclusive')
-SWAPPABLE_DISTILLERS = ('ConfigurableDistiller',
-                        'mmrazor.ConfigurableDistiller',
-                        'SpotAdaptiveDistiller',
-                        'mmsakd.SpotAdaptiveDistiller')
+_DEFAULT_POLICY = ('mmsakd.SpotPolicyHead', 'SpotPolicyHead', SpotPolicyHead)
+# exactly these: MMRazor's other distillers subclass ConfigurableDistiller
+# but run their own logic
+SWAPPABLE_DISTILLERS = (ConfigurableDistiller, SpotAdaptiveDistiller)
 
 
 def sakd_settings(sakd: Optional[dict]) -> dict:
@@ -43,15 +45,20 @@ def sakd_settings(sakd: Optional[dict]) -> dict:
     settings = copy.deepcopy(SAKD_DEFAULTS)
     policy = sakd.pop('policy', None)
     if policy is not None:
-        settings['policy'].update(policy)
+        policy = dict(policy)
+        if policy.get('type', settings['policy']['type']) in _DEFAULT_POLICY:
+            # the default head's settings are defaults; a user's own policy
+            # class gets only what its config says
+            settings['policy'].update(policy)
+        else:
+            settings['policy'] = policy
     settings.update(sakd)
     if not settings['gamma'] > 0:
         raise ValueError(
             f'model.sakd.gamma must be > 0, got {settings["gamma"]!r}')
-    for key in ('channels_last', 'fold_teacher_bn', 'reuse_teacher_pass'):
-        if not isinstance(settings[key], bool):
-            raise ValueError(f'model.sakd.{key} must be True or False, got '
-                             f'{settings[key]!r}')
+    if not isinstance(settings['reuse_teacher_pass'], bool):
+        raise ValueError('model.sakd.reuse_teacher_pass must be True or '
+                         f'False, got {settings["reuse_teacher_pass"]!r}')
     if settings['gamma_rule'] not in GAMMA_RULES:
         raise ValueError(
             f'model.sakd.gamma_rule must be one of {GAMMA_RULES}, got '
@@ -73,8 +80,11 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
     :class:`~mmsakd.models.distillers.SpotAdaptiveDistiller`). Each
     iteration, as the authors' code:
 
-    1. teacher (no grad) and student passes with MMRazor's recorders; the
-       student's task loss;
+    1. teacher and student passes with MMRazor's recorders, as
+       ``SingleTeacherDistill.loss`` (the frozen teacher's pass records the
+       graph of its activations from the first spot on when the routing
+       pass may reuse it, see ``reuse_teacher_pass``); the student's task
+       loss;
     2. the policy (:class:`~mmsakd.models.sakd.SpotPolicyHead`) reads the
        detached pooled features of both and samples a 0/1 gate per sample
        and spot (the last one for the logits spot);
@@ -107,18 +117,15 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             (None: the dry runs that resolve the spots and size the
             adapters use two image sizes and refuse adapters that would
             depend on the size; set it to the training images' (C, H, W)
-            to use that size alone), ``channels_last`` (False; True runs
-            the routing pass in the channels-last layout, faster on a CPU,
-            equal up to float rounding, see
-            :class:`~mmsakd.models.sakd.RoutingNetwork`),
-            ``fold_teacher_bn`` (False; True folds the teacher's eval-mode
-            BatchNorm into its convolutions for the routing pass, also
-            equal up to float rounding), ``reuse_teacher_pass`` (True:
+            to use that size alone), ``reuse_teacher_pass`` (True:
             teacher segments of the routing pass whose input is the
             teacher's own tensor, because the whole batch picked the
             teacher at every spot before them, are taken from the frozen
             teacher's pass; the same step bit for bit, see
-            :mod:`~mmsakd.models.sakd.teacher_reuse`).
+            :mod:`~mmsakd.models.sakd.teacher_reuse`). A ``policy`` of
+            another type than ``SpotPolicyHead`` is built from its own
+            config, with ``in_channels`` and ``num_decisions`` as default
+            arguments.
         **kwargs: The arguments of ``SingleTeacherDistill``.
 
     Example:
@@ -133,69 +140,90 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                  **kwargs) -> None:
         settings = sakd_settings(sakd)
         distiller = dict(distiller)
-        if distiller.get('type') not in SWAPPABLE_DISTILLERS:
+        kind = distiller.get('type')
+        if isinstance(kind, str):
+            kind = MODELS.get(kind)
+        if kind not in SWAPPABLE_DISTILLERS:
             raise ValueError(
                 f'model.distiller.type={distiller.get("type")!r} cannot be '
                 'made spot-adaptive: SpotAdaptiveDistill wraps MMRazor\'s '
                 'ConfigurableDistiller (recorders + distill_losses + '
                 'loss_forward_mappings). Express the distiller in that form.')
         distiller.update(
-            type='mmsakd.SpotAdaptiveDistiller',
+            type=SpotAdaptiveDistiller,
             loss_mode=settings['loss_mode'],
             spots=settings['spots'],
-            pool_source=settings['pool_source'])
+            pool_source=settings['pool_source'],
+            input_shape=settings['input_shape'])
         super().__init__(distiller=distiller, **kwargs)
         self.gamma = float(settings['gamma'])
         self.gamma_rule = settings['gamma_rule']
         self.hinge = bool(settings['hinge'])
         self.routing_loss_weight = float(settings['routing_loss_weight'])
+        self.reuse_teacher_pass = settings['reuse_teacher_pass']
 
-        self.distiller.build_spots(self.student, self.teacher,
-                                   settings['input_shape'])
-        self.sakd_routing = RoutingNetwork(self.distiller.executors,
-                                           self.distiller.spot_boundaries,
-                                           self.distiller.spot_shapes,
-                                           settings['channels_last'],
-                                           settings['fold_teacher_bn'])
+        table = self.distiller.spot_table
+        self.sakd_routing = RoutingNetwork(table)
         self._teacher_taps = None
-        if settings['reuse_teacher_pass'] and self.distiller.spot_boundaries:
-            executor = self.distiller.executors[1]
-            taps = TeacherTaps(executor,
-                               [t for _, t in self.distiller.spot_boundaries] +
-                               [executor.logits_index])
-            self._teacher_taps = taps if taps.supported else None
+        if table.boundaries:
+            self._teacher_taps = TeacherTaps(table.executors[1],
+                                             table.teacher_boundaries)
+            # the hooks go with the model
+            weakref.finalize(self, self._teacher_taps.remove)
         self.sakd_policy = MODELS.build(
             settings['policy'],
             default_args=dict(
-                in_channels=self.distiller.pool_channels,
-                num_decisions=self.distiller.num_decisions))
-        self.spot_names: List[str] = [s for s, _ in self.distiller.spots
-                                      ] + ['logits']
+                in_channels=table.pool_channels,
+                num_decisions=table.num_decisions))
+        self.spot_names: List[str] = table.spot_names
 
     def loss(self,
              batch_inputs: torch.Tensor,
              data_samples: Optional[List[BaseDataElement]] = None) -> Dict:
-        """Student loss, gated distill losses and the routing loss."""
-        stopped = self.distillation_stopped
-        # the parent runs both networks with the recorders and the student
-        # loss; the distill losses need the gates, computed from the records
-        self.distillation_stopped = True
-        taps = None
-        if (not stopped and self._teacher_taps is not None
-                and torch.is_grad_enabled() and self._teacher_is_fixed()):
-            taps = self._teacher_taps
-        try:
-            if taps is None:
-                losses = super().loss(batch_inputs, data_samples)
+        """Student loss, gated distill losses and the routing loss.
+
+        The passes are those of ``SingleTeacherDistill.loss``; the frozen
+        teacher's pass is captured (:class:`~mmsakd.models.sakd.
+        teacher_reuse.TeacherTaps`) for the routing pass.
+        """
+        losses = dict()
+        distill = not self.distillation_stopped
+        capture = (
+            distill and self._teacher_taps is not None
+            and self._teacher_is_fixed())
+        graph = capture and self.reuse_teacher_pass and \
+            torch.is_grad_enabled()
+        teacher_pass: Optional[TeacherPass] = None
+        self.distiller.set_deliveries_override(False)
+        with self.distiller.teacher_recorders, self.distiller.deliveries:
+            if self.teacher_trainable:
+                losses.update(
+                    add_prefix(
+                        self.teacher(batch_inputs, data_samples, mode='loss'),
+                        'teacher'))
+            elif capture:
+                with self._teacher_taps.capture(graph) as teacher_pass, \
+                        torch.set_grad_enabled(graph):
+                    self.teacher(batch_inputs, data_samples, mode='loss')
+                if graph:
+                    # the captured pass alone keeps the graph
+                    self.distiller.detach_teacher_records()
             else:
-                with taps.capture():
-                    losses = super().loss(batch_inputs, data_samples)
-                # the distill losses and the policy read the teacher's
-                # records without its graph, as the authors' code
-                self.distiller.detach_teacher_records()
-        finally:
-            self.distillation_stopped = stopped
-        if stopped:
+                with torch.no_grad():
+                    self.teacher(batch_inputs, data_samples, mode='loss')
+        self.distiller.set_deliveries_override(True)
+        with self.distiller.student_recorders, self.distiller.deliveries:
+            if self.calculate_student_loss:
+                losses.update(
+                    add_prefix(
+                        self.student(batch_inputs, data_samples, mode='loss'),
+                        'student'))
+            elif self.student_trainable:
+                self.student(batch_inputs, data_samples, mode='loss')
+            else:
+                with torch.no_grad():
+                    self.student(batch_inputs, data_samples, mode='loss')
+        if not distill:
             return losses
 
         gates, _ = self.sakd_policy(*self.distiller.get_pooled())
@@ -205,8 +233,8 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
                 'distill'))
         losses.update(
             add_prefix(
-                self.routing_losses(batch_inputs, data_samples, gates, taps
-                                    is not None), 'sakd'))
+                self.routing_losses(batch_inputs, data_samples, gates,
+                                    teacher_pass), 'sakd'))
         rates = gates.detach().mean(dim=0)
         for name, rate in zip(self.spot_names, rates):
             losses[f'sakd.rate.{name}'] = rate
@@ -244,23 +272,19 @@ class SpotAdaptiveDistill(SingleTeacherDistill):
             return False
         return not any(map(train_mode_matters, self.teacher.modules()))
 
-    def routing_losses(self,
-                       batch_inputs: torch.Tensor,
-                       data_samples: List[BaseDataElement],
-                       gates: torch.Tensor,
-                       teacher_pass: bool = False) -> Dict[str, torch.Tensor]:
-        """The policy/adapters loss of the routing network; with
-        ``teacher_pass``, the routing pass may reuse the graph the teacher's
-        pass recorded in :meth:`loss`."""
+    def routing_losses(
+            self,
+            batch_inputs: torch.Tensor,
+            data_samples: List[BaseDataElement],
+            gates: torch.Tensor,
+            teacher_pass: Optional[TeacherPass] = None
+    ) -> Dict[str, torch.Tensor]:
+        """The policy/adapters loss of the routing network, which takes
+        over ``teacher_pass`` (the frozen teacher's captured pass)."""
         labels = torch.cat([sample.gt_label for sample in data_samples
                             ]).to(batch_inputs.device)
-        teacher_first = None
-        if self.distiller.spot_boundaries and self._teacher_is_fixed():
-            teacher_first = self.distiller.teacher_spot_feature(0)
-        # handed over, not kept: a graph that is not reused is freed early
-        mixed = self.sakd_routing(
-            batch_inputs, gates, teacher_first,
-            self._teacher_taps.take() if teacher_pass else None)
+        mixed = self.sakd_routing(batch_inputs, gates, teacher_pass)
+        del teacher_pass
         route_ce = F.cross_entropy(mixed, labels)
         student_ce = F.cross_entropy(
             self.distiller.get_student_logits().detach(), labels)

@@ -6,10 +6,9 @@ from .fsp_loss import FSPLoss
 from .nst_loss import NSTLoss
 from .pkt_loss import PKTLoss
 from .sp_loss import SPLoss
-from .spot_wise_loss import SpotWiseLoss
 from .vid_loss import VIDLoss
 
 __all__ = [
     'CCLoss', 'CRDLoss', 'FactorTransferLoss', 'FSPLoss', 'NSTLoss', 'PKTLoss',
-    'SPLoss', 'VIDLoss', 'SpotWiseLoss'
+    'SPLoss', 'VIDLoss'
 ]

@@ -1,16 +1,17 @@
-"""Spot-adaptive distillation: policy, segments, adapters, routing network.
+"""Spot-adaptive distillation: policy, spot table, adapters, routing network.
 
 Song et al., "Spot-adaptive Knowledge Distillation", IEEE TIP 2022
 (arXiv 2205.02399).
 """
 from .adapters import ConvReg, build_adapter
+from .cutting import get_segment_describer, register_segment_describer
+from .executor import SegmentExecutor
 from .policy_head import SpotPolicyHead, gumbel_softmax_st
 from .routing import RoutingNetwork
-from .segments import (SegmentExecutor, get_segment_describer,
-                       register_segment_describer)
+from .spot_table import SpotTable, build_spot_table
 
 __all__ = [
     'ConvReg', 'build_adapter', 'SpotPolicyHead', 'gumbel_softmax_st',
-    'RoutingNetwork', 'SegmentExecutor', 'get_segment_describer',
-    'register_segment_describer'
+    'RoutingNetwork', 'SegmentExecutor', 'SpotTable', 'build_spot_table',
+    'get_segment_describer', 'register_segment_describer'
 ]

@@ -14,6 +14,11 @@ through its graph (:class:`TeacherTaps`, :func:`splice`) instead of
 running the segment again: the same values and the same backward
 operations, one teacher forward fewer. This is the case the policy starts
 in for homogeneous pairs ("distill everywhere"), and where it often stays.
+
+The teacher's first segment runs on the image in both passes, so its
+output at the first spot is reused whatever the gates (no graph needed).
+Both come from one channel: the taps capture a :class:`TeacherPass` that
+the routing network takes over.
 """
 import functools
 from contextlib import contextmanager
@@ -22,7 +27,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .segments import SegmentExecutor, _last
+from .executor import SegmentExecutor
+from .utils import last_output
 
 
 class _Splice(torch.autograd.Function):
@@ -51,67 +57,109 @@ def splice(x: Tensor, source: Tensor, output: Tensor) -> Tensor:
     return _Splice.apply(x, (source, output))
 
 
+class TeacherPass:
+    """The frozen teacher's own pass at its spots and logits, captured by
+    :class:`TeacherTaps` for one routing pass.
+
+    Args:
+        tensors (list[Tensor | None]): The teacher's tensor at each feature
+            spot and at the logits (None where not seen, or modified in
+            place after it was seen).
+        graph (bool): Whether the tensors after the first carry the
+            autograd graph from each to the next (the pass ran with
+            gradient recording from the first spot on).
+    """
+
+    def __init__(self, tensors: List[Optional[Tensor]], graph: bool):
+        self._tensors = tensors
+        self.graph = graph
+
+    def take(
+        self, teacher_everywhere: Sequence[bool]
+    ) -> Tuple[Optional[Tensor], List[Tensor]]:
+        """Hand the pass over to the routing network, keeping nothing (an
+        unused graph is freed with the caller's last reference to it).
+
+        Args:
+            teacher_everywhere (Sequence[bool]): For each feature spot,
+                whether every sample of the batch picked the teacher there.
+
+        Returns:
+            tuple: The teacher's tensor at the first spot, detached (None
+            if not captured); and the tensors of the all-teacher prefix:
+            ``k + 1`` tensors (spots 1..k+1, the logits after the last
+            spot) when teacher segments 2..k+1 can be spliced in, else an
+            empty list.
+        """
+        tensors, self._tensors = self._tensors, []
+        first = tensors[0].detach() if tensors and tensors[0] is not None \
+            else None
+        reused = 0
+        if self.graph:
+            for m in range(1, len(tensors)):
+                if not (teacher_everywhere[m - 1] and tensors[m - 1]
+                        is not None and tensors[m] is not None):
+                    break
+                reused = m
+        return first, tensors[:reused + 1] if reused else []
+
+
 class TeacherTaps:
     """Forward hooks that keep the teacher's tensors at given boundaries
-    from its main pass, with the autograd graph between them.
+    from its main pass, optionally with the autograd graph between them.
 
-    Inside :meth:`capture` the teacher's main pass records its graph from
-    the first boundary on: the hook on that boundary's module replaces its
-    output by a clone of a detached copy that requires gradients (same
-    values; the graph starts there) and turns gradient recording on for
-    the rest of the pass (MMRazor runs a frozen teacher under ``no_grad``,
-    whose exit restores the previous mode; :meth:`capture` restores it
-    too). The teacher's parameters are frozen, so only activations are
-    recorded. Outside :meth:`capture` the hooks do nothing.
+    Inside :meth:`capture` the hooks record the output of each boundary's
+    module call. With ``graph=True`` the caller runs the teacher's pass with
+    gradient recording on (``torch.enable_grad()``); the hook on the first
+    boundary then replaces its output by a clone of a detached copy that
+    requires gradients (same values; the graph starts there), so that the
+    rest of the pass records the graph of its activations (the teacher's
+    parameters are frozen). Outside :meth:`capture` the hooks do nothing;
+    :meth:`remove` takes them off the teacher.
 
     Args:
         executor (SegmentExecutor): The teacher's executor.
         boundaries (Sequence[int]): Boundary indices in execution order (the
             spots', then the logits').
-
-    Attributes:
-        supported (bool): Whether every boundary is the output of a known
-            call of a module (not so for hand-described units); hooks are
-            only registered when it is.
     """
 
     def __init__(self, executor: SegmentExecutor, boundaries: Sequence[int]):
         self.targets: List[Tuple[str, int]] = [
             executor.boundary_call(b) for b in boundaries
         ]
-        self.supported = all(
-            isinstance(k, int) and k >= -1 for _, k in self.targets)
         self._active = False
+        self._graph = False
         self._calls: Dict[str, int] = {}
         self._captured: List[Optional[Tuple[Tensor, int]]] = []
-        if not self.supported:
-            return
-        for path in dict.fromkeys(p for p, _ in self.targets):
-            module = executor.model.get_submodule(path)
-            module.register_forward_hook(functools.partial(self._hook, path))
+        self._handles = [
+            executor.model.get_submodule(path).register_forward_hook(
+                functools.partial(self._hook, path))
+            for path in dict.fromkeys(p for p, _ in self.targets)
+        ]
+
+    def remove(self) -> None:
+        """Remove the hooks from the teacher."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
     @contextmanager
-    def capture(self) -> Iterator[None]:
-        """Keep the tensors of the teacher pass run inside the block."""
-        grad_mode = torch.is_grad_enabled()
+    def capture(self, graph: bool = False) -> Iterator[TeacherPass]:
+        """Capture the teacher pass run inside the block; the yielded
+        :class:`TeacherPass` is filled when the block ends."""
         self._calls = {}
         self._captured = [None] * len(self.targets)
-        self._active = True
+        self._active, self._graph = True, graph
+        captured = TeacherPass([], graph)
         try:
-            yield
+            yield captured
         finally:
             self._active = False
-            torch.set_grad_enabled(grad_mode)
-
-    def take(self) -> List[Optional[Tensor]]:
-        """The captured tensors (None where a boundary was not seen, or was
-        modified in place after it was seen), handing them over: the taps
-        keep no reference, so an unused graph is freed with the list."""
-        captured, self._captured = self._captured, []
-        return [
-            None if c is None or c[0]._version != c[1] else c[0]
-            for c in captured
-        ]
+            taken, self._captured = self._captured, []
+            captured._tensors = [
+                None if c is None or c[0]._version != c[1] else c[0]
+                for c in taken
+            ]
 
     def _hook(self, path: str, module: nn.Module, inputs, output):
         if not self._active:
@@ -122,13 +170,12 @@ class TeacherTaps:
         for j, (target, number) in enumerate(self.targets):
             if target != path or number not in (call, -1):
                 continue
-            tensor = _last(output)
+            tensor = last_output(output)
             if not isinstance(tensor, Tensor):
                 continue
-            if j == 0:
+            if j == 0 and self._graph and torch.is_grad_enabled():
                 # the root of the recorded graph; a clone, so that the
                 # rest of the forward may work in place on it
-                torch.set_grad_enabled(True)
                 tensor = tensor.detach().requires_grad_().clone()
                 replaced = tensor
             self._captured[j] = (tensor, tensor._version)

@@ -103,7 +103,7 @@ def one_step(name: str) -> dict:
         groups[group] = groups.get(group, 0.0) + float(
             param.grad.double().pow(2).sum())
     return dict(
-        spots=[list(s) for s in model.distiller.spots],
+        spots=[list(s) for s in model.distiller.spot_table.names],
         spot_names=list(model.spot_names),
         losses={
             k: float(v).hex()

@@ -9,7 +9,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
-from mmsakd.models.sakd import segments
+from mmsakd.models.sakd.executor import SegmentExecutor
+from mmsakd.models.sakd.teacher_reuse import TeacherPass
 from mmsakd.registry import MODELS
 
 
@@ -89,20 +90,23 @@ def batch(n=6, seed=0):
 
 def test_spots_are_inferred_in_execution_order():
     model = build()
-    assert model.distiller.spots == [
-        (f'backbone.layer{i}', f'backbone.layer{i}') for i in (1, 2, 3)
-    ]
+    table = model.distiller.spot_table
+    assert list(table.names) == [(f'backbone.layer{i}', f'backbone.layer{i}')
+                                 for i in (1, 2, 3)]
     assert model.spot_names == [
         'backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'logits'
     ]
-    assert model.distiller.loss_decisions['loss_kd'] == 3
-    assert model.distiller.loss_decisions['loss_at2'] == 1
+    assert table.decisions['loss_kd'] == 3
+    assert table.decisions['loss_at2'] == 1
     assert model.sakd_policy.fc.out_features == 2 * 4
     assert model.sakd_policy.fc.in_features == 64 + 64
-    # every inherited loss is wrapped, keeping its settings
-    wrapped = model.distiller.distill_losses['loss_at1']
-    assert type(wrapped).__name__ == 'SpotWiseLoss'
-    assert wrapped.loss.loss_weight == 1000.0
+    # every inherited loss is the config's own module, gated by the
+    # distiller in the default mode
+    loss = model.distiller.distill_losses['loss_at1']
+    assert type(loss).__name__ == 'ATLoss'
+    assert loss.loss_weight == 1000.0
+    assert model.distiller.loss_modes == dict.fromkeys(
+        ['loss_kd', 'loss_at1', 'loss_at2', 'loss_at3'], 'subset')
 
 
 def _split_losses(losses):
@@ -168,7 +172,7 @@ def test_gated_losses_follow_the_gates(monkeypatch):
     at3 = model.distiller.distill_losses['loss_at3']
     s = model.distiller.get_record('f3', True)
     t = model.distiller.get_record('f3', False)
-    assert torch.allclose(losses['distill.loss_at3'], at3.loss(s, t))
+    assert torch.allclose(losses['distill.loss_at3'], at3(s, t))
     # the hinge: 3 of 6 samples pick the teacher at the logits -> 0
     assert losses['sakd.hinge'] == 0
 
@@ -195,9 +199,9 @@ def test_one_optimizer_step_equals_the_two_optimizer_reference(monkeypatch):
     # the authors' step: routing pass NOT detached (its student gradients
     # are computed, then thrown away), policy/adapters stepped first by
     # their own SGD (lr / 2, wd 1e-3), then the student by its loss
-    run = segments.SegmentExecutor.run
+    run = SegmentExecutor.run
     monkeypatch.setattr(
-        segments.SegmentExecutor,
+        SegmentExecutor,
         'run',
         lambda self, x, start=None, end=None, detach_params=False: run(
             self, x, start, end, detach_params=False))
@@ -255,15 +259,20 @@ def test_gamma_rule(gamma, route_vs_student, monkeypatch):
     assert losses['sakd.hinge'] == 0
 
 
-@pytest.mark.parametrize('sakd, match', [
-    (dict(warmup=3), 'unknown key'),
-    (dict(gamma=0), 'model.sakd.gamma'),
-    (dict(loss_mode='soft'), 'loss_mode'),
-    (dict(pool_source='backbone.layer9'), 'pool_source'),
-    (dict(channels_last='yes'), 'model.sakd.channels_last'),
-    (dict(fold_teacher_bn=1), 'model.sakd.fold_teacher_bn'),
-    (dict(reuse_teacher_pass='no'), 'model.sakd.reuse_teacher_pass'),
-])
+@pytest.mark.parametrize(
+    'sakd, match',
+    [
+        (dict(warmup=3), 'unknown key'),
+        (dict(gamma=0), 'model.sakd.gamma'),
+        (dict(loss_mode='soft'), 'loss_mode'),
+        (dict(pool_source='backbone.layer9'), 'pool_source'),
+        (dict(loss_mode=dict(loss_x='mask')), 'loss_x.*not in distill_losses'),
+        (dict(loss_mode=dict(loss_at1='soft')), r"loss_mode\['loss_at1'\]"),
+        # retired settings are unknown keys, not silently ignored
+        (dict(channels_last=True), 'unknown key.*channels_last'),
+        (dict(fold_teacher_bn=True), 'unknown key.*fold_teacher_bn'),
+        (dict(reuse_teacher_pass='no'), 'model.sakd.reuse_teacher_pass'),
+    ])
 def test_bad_sakd_settings(sakd, match):
     with pytest.raises(ValueError, match=match):
         build(**sakd)
@@ -387,7 +396,7 @@ SWAP_SPOTS = dict(
 @pytest.mark.parametrize('name', sorted(SWAPS))
 def test_any_configurable_distiller_becomes_spot_adaptive(name):
     model = build(SWAPS[name])
-    assert [s for s, _ in model.distiller.spots] == SWAP_SPOTS[name]
+    assert [s for s, _ in model.distiller.spot_table.names] == SWAP_SPOTS[name]
     x, samples = batch(8)
     for i, sample in enumerate(samples):  # CRD reads the dataset indices
         sample.set_field(torch.tensor(i), 'sample_idx')
@@ -395,7 +404,7 @@ def test_any_configurable_distiller_becomes_spot_adaptive(name):
     # trains must still get a gradient (DDP needs the same graph on all
     # ranks)
     half = torch.tensor([1., 0.] * 4)[:, None].repeat(
-        1, model.distiller.num_decisions)
+        1, model.distiller.spot_table.num_decisions)
     for gates in (None, half):
         if gates is not None:
             model.sakd_policy.forward = lambda t, s: (gates, None)
@@ -411,17 +420,24 @@ def test_any_configurable_distiller_becomes_spot_adaptive(name):
         assert missing == [], missing
 
 
-def test_explicit_spot_wise_wrappers_are_kept():
+def test_explicit_spot_wise_wrappers_are_refused_naming_loss_mode():
     distiller = with_kd()
     distiller['distill_losses'] = dict(
         loss_kd=dict(
             type='mmsakd.SpotWiseLoss',
             loss=dict(type='KLDivergence', tau=4),
             mode='mask'))
-    model = build(distiller)
-    wrapper = model.distiller.distill_losses['loss_kd']
-    assert wrapper.mode == 'mask'
-    assert type(wrapper.loss).__name__ == 'KLDivergence'  # not wrapped twice
+    with pytest.raises(
+            ValueError,
+            match=r"distill_losses\.loss_kd is a SpotWiseLoss.*"
+            r"model\.sakd\.loss_mode=\{'loss_kd': 'mask'\}"):
+        build(distiller)
+
+
+def test_loss_mode_per_loss():
+    model = build(loss_mode=dict(loss_kd='mask'))
+    assert model.distiller.loss_modes['loss_kd'] == 'mask'
+    assert model.distiller.loss_modes['loss_at1'] == 'subset'
     x, samples = batch()
     losses = model.loss(x, samples)
     assert torch.isfinite(losses['distill.loss_kd'])
@@ -455,19 +471,27 @@ def test_bad_gamma_rule():
         build(gamma_rule='paper')
 
 
-def test_routing_reuses_the_frozen_teachers_first_spot():
+def test_routing_reuses_the_frozen_teachers_first_spot(monkeypatch):
     model = build()
     model.train()  # as the Runner does: the frozen teacher's BN in eval mode
+    taken = []
+    take = TeacherPass.take
+
+    def spy(self, everywhere):
+        out = take(self, everywhere)
+        taken.append(out[0])
+        return out
+
+    monkeypatch.setattr(TeacherPass, 'take', spy)
     calls = []
     model.teacher.backbone.layer1[0].register_forward_hook(
         lambda *args: calls.append(1))
     x, samples = batch()
     model.loss(x, samples)
     # the teacher's pass computes layer1 once; the routing pass takes its
-    # output at the first spot (backbone.layer1) from the recorder
+    # output at the first spot (backbone.layer1) from the captured pass
     assert len(calls) == 1
-    reused = model.distiller.teacher_spot_feature(0)
-    assert torch.equal(reused, model.distiller.get_record('f1', False))
+    assert torch.equal(taken[0], model.distiller.get_record('f1', False))
     # a teacher BN layer in train mode would update its statistics again
     model.teacher.backbone.layer2[0].bn1.train()
     calls.clear()
@@ -482,36 +506,152 @@ def test_routing_reuses_the_frozen_teachers_first_spot():
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize('option', ['channels_last', 'fold_teacher_bn'])
-def test_speed_options_change_only_the_routing_rounding(option):
-    torch.manual_seed(0)
-    model = build()
-    assert getattr(model.sakd_routing, option) is False  # the default
-    state = copy.deepcopy(model.state_dict())
+def test_loss_is_single_teacher_distills_when_every_gate_is_one(monkeypatch):
+    """The explicit ``loss`` runs MMRazor's passes: with every gate open,
+    the student and distill losses, and their gradients, are those of
+    ``SingleTeacherDistill.loss`` bit for bit."""
+    model = build(SWAPS['fitnets'])
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        base = MODELS.build(
+            dict(
+                type='mmrazor.SingleTeacherDistill',
+                architecture=classifier(8),
+                teacher=classifier(14),
+                distiller=copy.deepcopy(SWAPS['fitnets']),
+                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+    missing, unexpected = base.load_state_dict(
+        model.state_dict(), strict=False)
+    assert missing == [] and all(
+        k.startswith(('sakd_policy.', 'sakd_routing.')) for k in unexpected)
+    model.train()
+    base.train()
+    ones = torch.ones(6, model.distiller.spot_table.num_decisions)
+    monkeypatch.setattr(model.sakd_policy, 'forward', lambda t, s:
+                        (ones, None))
     x, samples = batch()
+    ours, theirs = model.loss(x, samples), base.loss(x, samples)
+    assert set(theirs) < set(ours)
+    assert {k
+            for k in ours if k not in theirs} == {
+                'sakd.loss_route', 'sakd.route_ce', 'sakd.hinge',
+                'sakd.rate.backbone.layer2', 'sakd.rate.logits'
+            }
+    for key, value in theirs.items():
+        assert torch.equal(ours[key], value), key
+    for net, losses in ((model, ours), (base, theirs)):
+        net.zero_grad(set_to_none=True)
+        sum(v for k, v in losses.items()
+            if k.startswith(('student.', 'distill.'))).backward()
+    grads = dict(base.named_parameters())
+    for name, param in model.named_parameters():
+        if name.startswith('sakd_'):
+            continue
+        other = grads[name].grad
+        assert (param.grad is None) == (other is None), name
+        if other is not None:
+            assert torch.equal(param.grad, other), name
+    # stopping the distillation leaves the student's loss alone, as MMRazor
+    model.distillation_stopped = True
+    base.distillation_stopped = True
+    stopped = model.loss(x, samples)
+    assert sorted(stopped) == sorted(base.loss(x, samples))
+    assert all(k.startswith('student.') for k in stopped)
 
-    def step(on):
-        model.load_state_dict(state)
-        setattr(model.sakd_routing, option, on)
-        model.zero_grad(set_to_none=True)
-        torch.manual_seed(7)
+
+USER_MODULE = '''
+import torch
+from torch import nn
+
+from mmsakd.registry import MODELS
+
+
+@MODELS.register_module()
+class UserPolicy(nn.Module):
+    """A policy of its own: a different constructor, no tau or init."""
+
+    def __init__(self, num_decisions, in_channels, hidden=8):
+        super().__init__()
+        self.num_decisions = num_decisions
+        self.net = nn.Sequential(
+            nn.Linear(in_channels, hidden), nn.ReLU(),
+            nn.Linear(hidden, num_decisions))
+
+    def forward(self, teacher_pooled, student_pooled):
+        logits = self.net(torch.cat([teacher_pooled, student_pooled], 1))
+        soft = logits.sigmoid()
+        hard = (soft > 0.5).to(soft.dtype)
+        return hard + soft - soft.detach(), logits
+
+
+@MODELS.register_module()
+class UserCosineLoss(nn.Module):
+    """A loss of its own: MMRazor's interface, per-sample terms."""
+
+    def __init__(self, loss_weight=1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def per_sample(self, s_feature, t_feature):
+        s, t = s_feature.flatten(1), t_feature.flatten(1)
+        return self.loss_weight * (
+            1 - torch.nn.functional.cosine_similarity(s, t))
+
+    def forward(self, s_feature, t_feature):
+        return self.per_sample(s_feature, t_feature).mean()
+'''
+
+USER_CONFIG = '''
+_base_ = ['{repo}/configs/baselines/kd_res56_res20.py']
+custom_imports = dict(imports=['user_sakd'], allow_failed_imports=False)
+model = dict(
+    type='mmsakd.SpotAdaptiveDistill',
+    teacher_ckpt=None,
+    distiller=dict(
+        student_recorders=dict(f2=dict(type='ModuleOutputs',
+                                       source='backbone.layer2')),
+        teacher_recorders=dict(f2=dict(type='ModuleOutputs',
+                                       source='backbone.layer2')),
+        distill_losses=dict(loss_cos=dict(type='UserCosineLoss',
+                                          loss_weight=2.0)),
+        loss_forward_mappings=dict(loss_cos=dict(
+            s_feature=dict(from_student=True, recorder='f2'),
+            t_feature=dict(from_student=False, recorder='f2')))),
+    sakd=dict(policy=dict(type='UserPolicy', hidden=4),
+              loss_mode=dict(loss_cos='mask')))
+'''
+
+
+def test_a_users_policy_and_loss_take_two_files(tmp_path, monkeypatch):
+    """As the README says: one Python file that registers them and one
+    config that inherits a baseline, imports it and swaps the block."""
+    from mmengine.config import Config
+    from mmengine.utils import import_modules_from_strings
+
+    from tests.helpers import REPO
+    (tmp_path / 'user_sakd.py').write_text(USER_MODULE)
+    (tmp_path / 'user_config.py').write_text(USER_CONFIG.format(repo=REPO))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = Config.fromfile(str(tmp_path / 'user_config.py'))
+    import_modules_from_strings(**cfg.custom_imports)
+    try:
+        with DefaultScope.overwrite_default_scope('mmsakd'):
+            model = MODELS.build(cfg.model)
+        model.init_weights()
+        policy = model.sakd_policy
+        assert type(policy).__name__ == 'UserPolicy'
+        assert policy.num_decisions == 2  # layer2, the KD logits spot
+        assert policy.net[0].in_features == 64 + 64
+        assert policy.net[0].out_features == 4
+        table = model.distiller.spot_table
+        assert table.decisions == dict(loss_kd=1, loss_cos=0)
+        model.train()
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(4, 3, 32, 32, generator=g)
+        samples = [DataSample().set_gt_label(i) for i in range(4)]
         losses = model.loss(x, samples)
+        assert torch.isfinite(losses['distill.loss_cos'])
         sum(v for k, v in losses.items() if 'loss' in k).backward()
-        return losses, _grads(model)
-
-    losses, grads = step(False)
-    losses_cl, grads_cl = step(True)
-    assert getattr(build(**{option: True}).sakd_routing, option) is True
-    for key, value in losses.items():
-        if key.startswith('sakd.'):
-            assert torch.allclose(losses_cl[key], value, rtol=1e-5), key
-        else:  # the networks' own passes are untouched
-            assert torch.equal(losses_cl[key], value), key
-    for name, grad in grads.items():
-        if name.startswith(('sakd_', 'distiller.')) or grad is None:
-            assert (grads_cl[name] is None) == (grad is None), name
-            if grad is not None:  # rounding, relative to the largest entry
-                assert (grads_cl[name] - grad).abs().max() <= \
-                    1e-4 * grad.abs().max() + 1e-6, name
-        else:  # the student's gradient does not see the routing pass
-            assert torch.equal(grads_cl[name], grad), name
+        assert all(p.grad is not None for p in policy.parameters())
+    finally:
+        MODELS.module_dict.pop('UserPolicy', None)
+        MODELS.module_dict.pop('UserCosineLoss', None)

@@ -11,7 +11,7 @@ from torch import nn
 
 import mmsakd.models.backbones  # noqa: F401
 from mmsakd.models.sakd import SegmentExecutor
-from mmsakd.models.sakd.segments import eval_mode
+from mmsakd.models.sakd.utils import eval_mode
 from mmsakd.registry import MODELS
 from tests.helpers import REPO
 

@@ -15,7 +15,7 @@ from tests.test_models.test_algorithms.test_spot_adaptive_distill import (
 
 
 def spots(distiller: dict, **sakd) -> list:
-    return build(distiller, **sakd).distiller.spots
+    return list(build(distiller, **sakd).distiller.spot_table.names)
 
 
 @pytest.mark.parametrize(
@@ -156,16 +156,31 @@ def test_bad_spot_tables():
 
 def test_the_spot_table_is_built_once_and_handed_on():
     model = build()
-    distiller = model.distiller
+    table = model.distiller.spot_table
     routing = model.sakd_routing
-    assert routing._executors == distiller.executors
-    assert routing.spots == tuple(distiller.spot_boundaries)
-    assert [(distiller.executors[0].names[s], distiller.executors[1].names[t])
-            for s, t in routing.spots] == distiller.spots
-    assert distiller.loss_decisions == dict(
+    assert routing._executors == table.executors
+    assert routing.spots == table.boundaries
+    assert [(table.executors[0].names[s], table.executors[1].names[t])
+            for s, t in routing.spots] == list(table.names)
+    assert table.decisions == dict(
         loss_kd=3, loss_at1=0, loss_at2=1, loss_at3=2)
+    assert table.num_decisions == 4
+    assert table.spot_names == [
+        'backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'logits'
+    ]
+    assert model.spot_names == table.spot_names
+    assert model._teacher_taps.targets == [
+        table.executors[1].boundary_call(b) for b in table.teacher_boundaries
+    ]
+    # immutable: the routing network and the taps hold the same spots
+    with pytest.raises(AttributeError):
+        table.boundaries = ()
     # the dry run's tensors are not kept
-    assert all(e.first_probe is None for e in distiller.executors)
+    held = [v for v in vars(table).values() if isinstance(v, torch.Tensor)] + [
+        v for e in table.executors
+        for v in vars(e).values() if isinstance(v, torch.Tensor)
+    ]
+    assert held == []
 
 
 def state_of(model: nn.Module) -> dict:
@@ -198,7 +213,7 @@ def test_distill_loss_state_keys_are_mmrazors():
     assert unexpected == []
     assert all(
         k.startswith(('sakd_policy.', 'sakd_routing.')) for k in missing)
-    memory = sakd.distiller.distill_losses.loss_crd.loss.contrast.memory_v1
+    memory = sakd.distiller.distill_losses.loss_crd.contrast.memory_v1
     assert torch.all(memory == 0.5)
     with torch.no_grad():
         memory.fill_(0.25)
@@ -309,6 +324,7 @@ def test_adapters_that_depend_on_the_image_size_are_refused():
         assert 'model.sakd.input_shape' in msg
         cfg['sakd'] = dict(input_shape=(3, 32, 32))
         model = MODELS.build(cfg)
-    assert model.distiller.spots == [('backbone.layer4', 'backbone.layer3')]
+    assert list(model.distiller.spot_table.names) == [('backbone.layer4',
+                                                       'backbone.layer3')]
     assert model.sakd_routing.hints[0].dst_shape == (64, 8, 8)
     assert model.sakd_routing.hints[0].src_shape == (512, 4, 4)

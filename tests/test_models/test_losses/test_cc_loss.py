@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmengine.optim import build_optim_wrapper
 
-from mmsakd.models.losses import CCLoss, SpotWiseLoss
+from mmsakd.models.losses import CCLoss
 from mmsakd.registry import MODELS
 from tests.test_models.test_losses.utils import gated_call
 
@@ -239,9 +239,8 @@ def test_teacher_embed_over_optimizer_steps(detach):
     torch.manual_seed(0)
     model = nn.Module()
     model.student = nn.Linear(5, 4)
-    model.loss_cc = SpotWiseLoss(
-        CCLoss(
-            4, 6, feat_dim=8, detach_teacher_embed=detach, loss_weight=0.02))
+    model.loss_cc = CCLoss(
+        4, 6, feat_dim=8, detach_teacher_embed=detach, loss_weight=0.02)
     optim_wrapper = build_optim_wrapper(
         model,
         dict(
@@ -249,7 +248,7 @@ def test_teacher_embed_over_optimizer_steps(detach):
             optimizer=dict(
                 type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
             paramwise_cfg=dict(custom_keys={'loss_cc': dict(lr_mult=1.0)})))
-    cc = model.loss_cc.loss
+    cc = model.loss_cc
     initial = [p.detach().clone() for p in cc.parameters()]
     steps = [
         torch.tensor([1., 0., 1., 1., 0., 0.]),

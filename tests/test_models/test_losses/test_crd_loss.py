@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from mmsakd.models.losses import CRDLoss, SpotWiseLoss
+from mmsakd.models.losses import CRDLoss
 from mmsakd.registry import MODELS
 from tests.test_models.test_losses.utils import gated_call
 
@@ -130,7 +130,7 @@ def assert_same_state(ours, theirs):
 def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
     """One forward + backward of both losses on the same inputs; returns
     (our loss, their loss, our grads, their grads). With ``gates``, ours
-    runs inside ``SpotWiseLoss`` and theirs on the selected rows times
+    runs through ``gated_loss`` and theirs on the selected rows times
     ``n / B``, as the gate does."""
     results = []
     for loss in (ours, theirs):
@@ -140,7 +140,7 @@ def step_both(ours, theirs, s, t, samples, gates=None, seed=0):
         if gates is None:
             value = loss(s_in, t_in, samples)
         elif loss is ours:
-            value = gated_call(SpotWiseLoss(loss), gates, s_in, t_in, samples)
+            value = gated_call(loss, gates, s_in, t_in, samples)
         else:
             keep = gates.nonzero(as_tuple=True)[0]
             value = loss(s_in[keep], t_in[keep],

@@ -16,7 +16,6 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmrazor.models.losses import L2Loss
 
-from mmsakd.models.losses import SpotWiseLoss
 from mmsakd.registry import MODELS
 from tests.helpers import REPO
 from tests.test_models.test_losses.utils import gated_call
@@ -110,7 +109,7 @@ def ft_modules():
     model.student = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1), nn.ReLU())
     model.s_factor = MODELS.build(connectors.s_factor)
     model.t_factor = MODELS.build(connectors.t_factor)
-    model.loss_ft = SpotWiseLoss(MODELS.build(cfg.distill_losses.loss_ft))
+    model.loss_ft = MODELS.build(cfg.distill_losses.loss_ft)
     return model
 
 
@@ -193,7 +192,7 @@ def test_ft_pretrain_config_is_the_reference_recipe():
 
 def test_ft_gated_steps_match_the_reference_steps():
     model = ft_modules()
-    loss_ft = model.loss_ft.loss
+    loss_ft = model.loss_ft
     assert type(loss_ft).__name__ == 'FactorTransferLoss'
     beta = loss_ft.loss_weight
     assert beta == 200.0
@@ -240,7 +239,7 @@ def cc_modules():
     model = nn.Module()
     # a stand-in for resnet20 up to the pooled 64-d vector
     model.student = nn.Linear(10, 64)
-    model.loss_cc = SpotWiseLoss(MODELS.build(cfg.distill_losses.loss_cc))
+    model.loss_cc = MODELS.build(cfg.distill_losses.loss_cc)
     return model
 
 
@@ -257,12 +256,12 @@ def test_cc_gated_steps_match_the_reference_steps():
     gradient torch 1.6 leaves, so weight decay and momentum still move it,
     as they do here."""
     model = cc_modules()
-    loss_cc = model.loss_cc.loss
+    loss_cc = model.loss_cc
     assert loss_cc.detach_teacher_embed
     beta = loss_cc.loss_weight
     assert beta == 0.02
     reference = copy.deepcopy(model)
-    ref_cc = reference.loss_cc.loss
+    ref_cc = reference.loss_cc
     embed_t = params(loss_cc.embed_t)
     optim_wrapper = build_optim_wrapper(model, optim_wrapper_cfg())
     # the authors' student optimizer: student, cc_embed_s and cc_embed_t
@@ -296,7 +295,7 @@ def test_cc_gated_steps_match_the_reference_steps():
         assert torch.allclose(ours, ref, rtol=1e-6)
         assert_close(
             our_grads, {
-                n.replace('embed_s.', 'loss_cc.loss.embed_s.'): g_
+                n.replace('embed_s.', 'loss_cc.embed_s.'): g_
                 for n, g_ in ref_grads.items()
             })
         assert_close(params(model.student), params(reference.student))

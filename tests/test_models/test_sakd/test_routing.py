@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmsakd.models.sakd import ConvReg, RoutingNetwork, SegmentExecutor
+from mmsakd.models.sakd import (ConvReg, RoutingNetwork, SegmentExecutor,
+                                SpotTable)
 from .utils import build, images
 
 SHAPE = (3, 32, 32)
@@ -33,15 +34,23 @@ PAIRS = {
 
 
 def routing_for(student: nn.Module, teacher: nn.Module, spots: list):
-    """The routing network between named spots, as the distiller builds
-    it: executors, boundary indices and the shapes of one dry run."""
+    """The routing network between named spots, on a spot table as the
+    distiller builds it: executors, boundary indices, their canonical names
+    and the shapes of one dry run."""
     executors = (SegmentExecutor(student,
                                  SHAPE), SegmentExecutor(teacher, SHAPE))
-    indices = [(executors[0].index(s), executors[1].index(t))
-               for s, t in spots]
+    indices = tuple(
+        (executors[0].index(s), executors[1].index(t)) for s, t in spots)
     shapes = [e.shapes_of(e.probe(e.dry_input(SHAPE))) for e in executors]
-    return RoutingNetwork(executors, indices,
-                          [(shapes[0][s], shapes[1][t]) for s, t in indices])
+    table = SpotTable(
+        executors=executors,
+        boundaries=indices,
+        names=tuple((executors[0].names[s], executors[1].names[t])
+                    for s, t in indices),
+        shapes=tuple((shapes[0][s], shapes[1][t]) for s, t in indices),
+        loss_decisions=(),
+        pool_channels=0)
+    return RoutingNetwork(table)
 
 
 def make(pair: str):
@@ -242,46 +251,3 @@ def test_bad_gates():
         routing(x, torch.ones(2, 3))
     with pytest.raises(ValueError, match=r'\(batch, 4\)'):
         routing(x, torch.ones(3, 4))
-
-
-@pytest.mark.parametrize('option', ['channels_last', 'fold_teacher_bn'])
-@pytest.mark.parametrize('pair', ['resnet14-resnet8', 'vgg8-resnet8x4'])
-def test_speed_options_give_the_same_pass_up_to_rounding(pair, option):
-    torch.manual_seed(0)
-    student, teacher, routing = make(pair)
-    x = images(4)
-    num_gates = len(routing.spots) + 1
-    gates = (torch.arange(4 * num_gates).view(4, num_gates) % 2).float()
-    labels = torch.tensor([0, 1, 2, 3])
-    folded = routing._executors[1]._folded
-
-    def step(on: bool):
-        setattr(routing, option, on)
-        layouts = []
-        hook = routing.hints[0].register_forward_pre_hook(
-            lambda mod, args: layouts.append(args[0].is_contiguous(
-                memory_format=torch.channels_last)))
-        g = gates.clone().requires_grad_()
-        routing.zero_grad()
-        loss = F.cross_entropy(routing(x, g), labels)
-        loss.backward()
-        hook.remove()
-        grads = [p.grad.clone() for p in routing.parameters()]
-        return loss.detach(), g.grad, grads, layouts
-
-    stats = buffers(student)
-    loss, gate_grad, grads, layouts = step(False)
-    assert layouts == [False] and not folded
-    loss_on, gate_grad_on, grads_on, layouts_on = step(True)
-    # the option changes how the pass runs, not its result
-    if option == 'channels_last':
-        assert layouts_on == [True]
-    else:  # one folded copy per teacher stretch the pass ran
-        assert len(folded) == len(routing.spots) + 1
-    assert torch.allclose(loss_on, loss, rtol=1e-5, atol=0)
-    # gradients: rounding, relative to each tensor's largest entry (the
-    # gate gradients are differences of nearly equal terms; a bias before
-    # a train-mode BN has a zero gradient up to rounding)
-    for g_on, g in zip([gate_grad_on, *grads_on], [gate_grad, *grads]):
-        assert (g_on - g).abs().max() <= 1e-4 * g.abs().max() + 1e-6
-    assert_same_buffers(student, stats)
