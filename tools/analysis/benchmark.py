@@ -40,7 +40,6 @@ in its distill-everywhere start (the setup in which SAKD's step costs the
 most). That labelling pass is counted in ``s/iter`` but not in ``s/step``.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -454,11 +453,13 @@ def run_worker(args) -> None:
 
 
 def _iteration_times(work_dir: str) -> list:
-    (path, ) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    from mmsakd.utils import load_scalars
+
     # rank 0 logs the iteration time of its own process
-    with open(path) as f:
-        rows = [json.loads(line) for line in f]
-    return [r['time'] for r in rows if 'time' in r and 'loss' in r]
+    return [
+        r['time'] for r in load_scalars(work_dir)
+        if 'time' in r and 'loss' in r
+    ]
 
 
 def run_once(config: str, args, profile: int = 0) -> tuple:

@@ -46,7 +46,6 @@ iterations (each MMEngine's moving average over its logging window).
 import argparse
 import contextlib
 import functools
-import glob
 import io
 import json
 import os
@@ -373,27 +372,13 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         ValueError: No validation logged, or the last one is not of
             ``max_epochs``.
     """
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(
-            f'no <timestamp>/vis_data/scalars.json in {work_dir}: the run '
-            'logged nothing (see its train.log)')
-    vals, times = [], []
-    for path in files:  # timestamps: launches in order
-        with open(path) as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:  # a line cut by a killed process
-                    continue
-                if 'accuracy/top1' in row:
-                    vals.append(row)
-                elif 'loss' in row and 'time' in row:
-                    times.append(row['time'])
+    from mmsakd.utils import load_scalars
+    rows = load_scalars(work_dir)
+    vals = [r for r in rows if 'accuracy/top1' in r]
+    times = [r['time'] for r in rows if 'loss' in r and 'time' in r]
     if not vals:
-        raise ValueError(f'{work_dir}: no accuracy/top1 logged in {files}; '
-                         'the run never validated')
+        raise ValueError(f'{work_dir}: no accuracy/top1 logged; the run '
+                         'never validated')
     last = vals[-1]
     if max_epochs is not None and last.get('step') != max_epochs:
         raise ValueError(
