@@ -45,7 +45,6 @@ iterations (each MMEngine's moving average over its logging window).
 """
 import argparse
 import contextlib
-import functools
 import io
 import json
 import os
@@ -393,23 +392,11 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         time_per_iter_s=statistics.median(times) if times else None)
 
 
-@functools.lru_cache(maxsize=None)
-def _plot_spots_module():
-    """``tools/analysis/plot_spots.py`` as a module, loaded once."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'plot_spots',
-        osp.join(osp.dirname(osp.abspath(__file__)), 'plot_spots.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def last_spot_rates(work_dir: str) -> Optional[Dict[str, float]]:
     """The distillation rate of every spot over the last epoch of a
     spot-adaptive run (``SpotStatisticsHook``'s last epoch row), None when
     the run wrote no statistics."""
-    plot_spots = _plot_spots_module()
+    from tools.analysis import plot_spots
     try:
         rows = plot_spots.load_rows(work_dir)
     except plot_spots.SpotStatisticsError:
@@ -423,7 +410,7 @@ def plot_spot_rates(sakd_runs: List[dict], out: str) -> List[str]:
     """Draw the spot-rate figures of the spot-adaptive runs into ``out``
     (``tools/analysis/plot_spots.py``); their file names, none when no run
     wrote statistics."""
-    plot_spots = _plot_spots_module()
+    from tools.analysis import plot_spots
     runs = [r for r in sakd_runs if r.get('spot_rates')]
     if not runs:
         return []
@@ -737,4 +724,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    sys.path.insert(0, REPO)  # run as a file: the sibling tools as `tools`
     main()
