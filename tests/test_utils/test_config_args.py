@@ -103,6 +103,13 @@ def test_keys_the_config_leaves_unset_take_the_parsed_values(sakd_cfg):
     assert cfg.model.sakd.routing_loss_weight == 0.5
     assert cfg.model.sakd.mode == 'x' and cfg.model.sakd.steps == [1, 2]
     assert cfg.model.sakd.skip is True
+    # a key's name does not make it a number: only the config's value does
+    cfg = merge_cfg_options(
+        sakd_cfg.copy(),
+        _parse('model.extra.momentum=nesterov',
+               'model.extra.milestones=[early,late]'))
+    assert cfg.model.extra.momentum == 'nesterov'
+    assert cfg.model.extra.milestones == ['early', 'late']
 
 
 @pytest.mark.parametrize('launcher, variable',
