@@ -5,8 +5,10 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from mmengine.hooks import Hook, ProfilerHook
 
 from tests.helpers import REPO, run_tool
+from tests.test_engine.toy_runner import toy_runner
 from tools.analysis import benchmark
 
 A = f'{REPO}/configs/demo/resnet18-w32_digits.py'
@@ -111,6 +113,39 @@ def test_profile_summary_ranks_ops_by_self_time_per_iteration():
     (mm, ) = [op for op in ops if op['name'] == 'aten::mm']
     assert mm['calls_per_iter'] == 1.0
     assert 'aten::mm' in summary['tables']['self_cpu_time_total']
+
+
+def test_profiler_hook_profiles_the_iterations_after_the_warmup(
+        tmp_path, monkeypatch):
+    seen = {}
+
+    def summary(events, iters, rows):
+        seen.update(names={e.key for e in events}, iters=iters, rows=rows)
+        return 'the summary'
+
+    monkeypatch.setattr(benchmark, '_profile_summary', summary)
+
+    class Mark(Hook):
+        """Runs before the profiler steps (a higher priority)."""
+
+        def after_train_iter(self,
+                             runner,
+                             batch_idx,
+                             data_batch=None,
+                             outputs=None):
+            with torch.profiler.record_function(f'iteration_{runner.iter}'):
+                torch.ones(1).add_(1)
+
+    stats = {}
+    hook = benchmark._profiler_hook(stats, 2, 3, 4)
+    assert isinstance(hook, ProfilerHook)
+    # one epoch (the hook stops at the end of an epoch; the benchmark's runs
+    # are one, iteration-based) of 8 iterations: 2 of warm-up, 3 profiled
+    toy_runner(str(tmp_path), hooks=[Mark(), hook], max_epochs=1, n=16).train()
+    assert stats['profile'] == 'the summary'
+    assert seen['iters'] == 3 and seen['rows'] == 4
+    assert sorted(n for n in seen['names'] if n.startswith('iteration_')) \
+        == ['iteration_2', 'iteration_3', 'iteration_4']
 
 
 def test_peak_memory_is_reported_in_mib():
