@@ -298,6 +298,39 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
 
 
 @pytest.mark.slow
+def test_run_as_a_file_it_imports_the_other_tools_as_the_tools_package(
+        tmp_path):
+    # a finished spot-adaptive run is reused, its spot rates read and drawn
+    # by tools.analysis.plot_spots; no PYTHONPATH names the repository
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'')
+    argv = DEMO[:-4] + [
+        '--methods', 'sakd', '--seeds', '0', '--epochs', '1', '--teacher-ckpt',
+        str(teacher), '--out',
+        str(tmp_path / 'out')
+    ]
+    pipeline = tool.Pipeline(tool.parse_args(argv))
+    work_dir = tmp_path / 'out' / 'sakd' / 'seed_0'
+    work_dir.mkdir(parents=True)
+    cmd = pipeline.command('sakd', str(work_dir), 0, str(teacher))
+    (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    (work_dir / 'reproduce_result.json').write_text(
+        json.dumps(dict(top1=50.0, teacher_top1=90.0, time_per_iter_s=0.1)))
+    (work_dir / 'spot_statistics.json').write_text(
+        json.dumps([
+            dict(kind='window', epoch=1, iter=1, a=0.5, logits=1.0),
+            dict(kind='epoch', epoch=1, iter=2, a=0.25, logits=1.0)
+        ]))
+    result = run_tool(['tools/analysis/reproduce.py', *argv],
+                      env=dict(PYTHONPATH=''))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    (sakd, ) = [r for r in summary['rows'] if r['method'] == 'sakd']
+    assert sakd['runs'][0]['spot_rates'] == dict(a=0.25, logits=1.0)
+    assert 'spot_rates.png' in summary['figures']
+
+
+@pytest.mark.slow
 def test_the_pipeline_runs_end_to_end_on_the_demo(tmp_path):
     out = tmp_path / 'demo'
     argv = ['tools/analysis/reproduce.py', *DEMO, *TINY, '--seeds', '0', '1']
