@@ -37,8 +37,9 @@ out by :func:`mmsakd.compat.strict_checkpoint.checkpoint_part`, not by
 mmengine's ``_load_checkpoint_with_prefix``: that one reads the file again
 for the ``meta``, drops the module versions (``_metadata``) and fails on a
 missing prefix with a bare assertion. mmengine's ``save_checkpoint`` writes
-the output, atomically for a local file (:mod:`mmsakd.compat.
-atomic_checkpoint`: a failed write leaves no partial file).
+the output, atomically for a local file
+(:mod:`mmsakd.compat.atomic_checkpoint`: a failed write leaves no partial
+file).
 
 Example::
 
