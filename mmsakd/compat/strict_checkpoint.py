@@ -60,14 +60,22 @@ def checkpoint_state_dict(checkpoint, path: str) -> 'OrderedDict':
     return result
 
 
-def _part(state_dict: Mapping, prefix: str) -> 'OrderedDict':
+def checkpoint_part(state_dict: Mapping, prefix: str) -> 'OrderedDict':
+    """The entries of one module of a state dict, ``prefix`` (e.g.
+    ``'architecture.'``) removed, as that module's own state dict.
+
+    Unlike mmengine's ``_load_checkpoint_with_prefix``, the ``_metadata`` (the
+    module versions that BatchNorm reads when loading) follows the entries,
+    the module's own entry becoming the root's.
+    """
+    owner = prefix[:-1]
     part = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
                        if k.startswith(prefix))
     metadata = getattr(state_dict, '_metadata', None)
     if metadata is not None:
-        part._metadata = OrderedDict((k[len(prefix):], v)
+        part._metadata = OrderedDict(('' if k == owner else k[len(prefix):], v)
                                      for k, v in metadata.items()
-                                     if k.startswith(prefix))
+                                     if k == owner or k.startswith(prefix))
     return part
 
 
@@ -150,10 +158,10 @@ def select_state_dict(model: nn.Module,
         return state_dict, ''
     parts = _distill_parts(state_dict)
     fitting = [(prefix, who) for prefix, who in parts
-               if not mismatch(expected, _part(state_dict, prefix))]
+               if not mismatch(expected, checkpoint_part(state_dict, prefix))]
     if len(fitting) == 1 and allow_parts:
         prefix, who = fitting[0]
-        return _part(state_dict, prefix), (
+        return checkpoint_part(state_dict, prefix), (
             f'{key}={path!r} is a distillation checkpoint; loaded its '
             f'{prefix[:-1]}.* part (the {who} of that run)')
     lines = [

@@ -5,7 +5,9 @@ MMEngine reports a syntax error in a ``_base_`` file as ``File "<unknown>"``,
 splits ``--cfg-options`` items with a bare tuple unpacking (``ValueError: not
 enough values to unpack`` for an item without ``=``), keeps values it cannot
 parse as strings (``max_epochs=abc`` fails much later, deep in the loop) and
-merges a dict literal as a string.
+merges a dict literal as a string. ``DictAction`` parses the values (ints,
+floats, bools, None, lists, tuples); :func:`merge_cfg_options` checks them
+against the types of the config's own values.
 """
 import ast
 import os
@@ -14,14 +16,6 @@ from typing import Any, Optional
 
 from mmengine.config import Config, DictAction
 
-# keys whose values are numbers, for overrides of keys the config does not
-# set itself (the config's own value decides the type otherwise)
-NUMERIC_KEYS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin',
-                'interval', 'lr', 'momentum', 'weight_decay', 'gamma', 'tau',
-                'loss_weight', 'batch_size', 'num_workers', 'neg_num',
-                'sample_n', 'seed', 'base_batch_size', 'routing_loss_weight',
-                'lr_mult', 'decay_mult', 'eta_min', 'begin', 'end',
-                'milestones')
 _MISSING = object()
 
 
@@ -121,7 +115,7 @@ def _is_number(value) -> bool:
 
 
 def _check_type(key: str, value, current) -> None:
-    if value is None:
+    if value is None or current is _MISSING:
         return
     if isinstance(current, bool):
         if not (isinstance(value, bool) or value in (0, 1)):
@@ -129,33 +123,26 @@ def _check_type(key: str, value, current) -> None:
                 f'--cfg-options {key}={value!r}: expected True or False '
                 f'(the config has {key}={current!r})')
         return
-    leaf = key.rsplit('.', 1)[-1]
-    numeric = _is_number(current) or (current is _MISSING
-                                      and leaf in NUMERIC_KEYS)
-    if leaf == 'milestones' or isinstance(current, (list, tuple)):
+    if isinstance(current, (list, tuple)):
         items = value if isinstance(value, (list, tuple)) else [value]
-        numbers = (
-            numeric or isinstance(current, (list, tuple)) and current
-            and all(_is_number(v) for v in current))
+        numbers = current and all(_is_number(v) for v in current)
         if numbers and not all(_is_number(v) for v in items):
             raise ValueError(
                 f'--cfg-options {key}={value!r}: expected a list of numbers, '
                 f'e.g. {key}="[150,180,210]"')
         return
-    if numeric and not _is_number(value):
-        example = current if _is_number(current) else 1
-        raise ValueError(f'--cfg-options {key}={value!r}: expected a number' +
-                         (f' (the config has {key}={current!r})'
-                          if current is not _MISSING else '') +
-                         f'; e.g. --cfg-options {key}={example}')
+    if _is_number(current) and not _is_number(value):
+        raise ValueError(f'--cfg-options {key}={value!r}: expected a number '
+                         f'(the config has {key}={current!r}); e.g. '
+                         f'--cfg-options {key}={current}')
 
 
 def merge_cfg_options(cfg: Config, options: Optional[dict]) -> Config:
     """Check the types of ``--cfg-options`` values, then merge them.
 
-    A key the config sets to a number (or a flag) must get a number (or a
-    flag); so must a key named like a number (:data:`NUMERIC_KEYS`) that
-    the config leaves unset, e.g. ``model.sakd.gamma``.
+    A key the config sets to a number, a flag or a list of numbers must get
+    one; a key the config leaves unset takes the value as ``DictAction``
+    parsed it.
 
     Raises:
         ValueError: Naming the key, the value and what it should be.

@@ -1,4 +1,5 @@
 import os
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 from mmsakd.compat import CheckpointLoadError, check_checkpoint_fits
+from mmsakd.compat.strict_checkpoint import checkpoint_part
 from mmsakd.registry import MODELS
 
 
@@ -118,6 +120,21 @@ def test_distillation_checkpoint_gives_its_student_part(tmp_path):
     path = _save(run, tmp_path / 'kd_run.pth')
     model = _distill(path, teacher=8, student=8)
     assert _same(model.teacher.state_dict(), run.architecture.state_dict())
+
+
+def test_a_part_keeps_its_module_versions_its_own_as_the_root():
+    state_dict = OrderedDict([('teacher.bn.weight', torch.ones(2)),
+                              ('teacher_x.w', torch.zeros(1)),
+                              ('architecture.bn.weight', torch.zeros(2))])
+    state_dict._metadata = OrderedDict([('', dict(version=1)),
+                                        ('teacher', dict(version=7)),
+                                        ('teacher.bn', dict(version=2)),
+                                        ('teacher_x', dict(version=3)),
+                                        ('architecture.bn', dict(version=4))])
+    part = checkpoint_part(state_dict, 'teacher.')
+    assert list(part) == ['bn.weight']
+    assert part._metadata == OrderedDict([('', dict(version=7)),
+                                          ('bn', dict(version=2))])
 
 
 def test_ambiguous_distillation_checkpoint_says_how_to_extract(tmp_path):

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -6,19 +5,14 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from mmengine.hooks import Hook, ProfilerHook
 
 from tests.helpers import REPO, run_tool
+from tests.test_engine.toy_runner import toy_runner
+from tools.analysis import benchmark
 
 A = f'{REPO}/configs/demo/resnet18-w32_digits.py'
 B = f'{REPO}/configs/demo/resnet56_digits.py'
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark', osp.join(REPO, 'tools', 'analysis', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class FakeRuns:
@@ -47,7 +41,6 @@ class FakeRuns:
 
 def test_benchmark_alternates_the_configs_and_reports_medians(
         tmp_path, monkeypatch):
-    benchmark = _load_benchmark()
     runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
     monkeypatch.setattr(benchmark, 'run_once', runs)
     out = tmp_path / 'bench.json'
@@ -88,7 +81,6 @@ def test_benchmark_alternates_the_configs_and_reports_medians(
 
 
 def test_benchmark_profiles_in_extra_runs_that_are_not_timed(monkeypatch):
-    benchmark = _load_benchmark()
     runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
     monkeypatch.setattr(benchmark, 'run_once', runs)
     results = benchmark.main(
@@ -101,7 +93,6 @@ def test_benchmark_profiles_in_extra_runs_that_are_not_timed(monkeypatch):
 
 
 def test_benchmark_pools_a_config_given_twice(monkeypatch):
-    benchmark = _load_benchmark()
     runs = FakeRuns({A: 0.2}, {A: 600.0})
     monkeypatch.setattr(benchmark, 'run_once', runs)
     results = benchmark.main([A, A, '--iters', '4', '--warmup', '1'])
@@ -111,7 +102,6 @@ def test_benchmark_pools_a_config_given_twice(monkeypatch):
 
 
 def test_profile_summary_ranks_ops_by_self_time_per_iteration():
-    benchmark = _load_benchmark()
     x = torch.randn(256, 256)
     with torch.profiler.profile() as profiler:
         for _ in range(2):
@@ -125,8 +115,40 @@ def test_profile_summary_ranks_ops_by_self_time_per_iteration():
     assert 'aten::mm' in summary['tables']['self_cpu_time_total']
 
 
+def test_profiler_hook_profiles_the_iterations_after_the_warmup(
+        tmp_path, monkeypatch):
+    seen = {}
+
+    def summary(events, iters, rows):
+        seen.update(names={e.key for e in events}, iters=iters, rows=rows)
+        return 'the summary'
+
+    monkeypatch.setattr(benchmark, '_profile_summary', summary)
+
+    class Mark(Hook):
+        """Runs before the profiler steps (a higher priority)."""
+
+        def after_train_iter(self,
+                             runner,
+                             batch_idx,
+                             data_batch=None,
+                             outputs=None):
+            with torch.profiler.record_function(f'iteration_{runner.iter}'):
+                torch.ones(1).add_(1)
+
+    stats = {}
+    hook = benchmark._profiler_hook(stats, 2, 3, 4)
+    assert isinstance(hook, ProfilerHook)
+    # one epoch (the hook stops at the end of an epoch; the benchmark's runs
+    # are one, iteration-based) of 8 iterations: 2 of warm-up, 3 profiled
+    toy_runner(str(tmp_path), hooks=[Mark(), hook], max_epochs=1, n=16).train()
+    assert stats['profile'] == 'the summary'
+    assert seen['iters'] == 3 and seen['rows'] == 4
+    assert sorted(n for n in seen['names'] if n.startswith('iteration_')) \
+        == ['iteration_2', 'iteration_3', 'iteration_4']
+
+
 def test_peak_memory_is_reported_in_mib():
-    benchmark = _load_benchmark()
     before = benchmark._peak_memory(None)
     assert before['kind'] == 'peak_rss' and before['training_peak_mib'] is None
     # touched, hence resident: the peak becomes at least twice the old one
@@ -147,7 +169,6 @@ def test_peak_memory_is_reported_in_mib():
 
 
 def test_benchmark_rejects_bad_counts(capsys):
-    benchmark = _load_benchmark()
     for flag in ('--repeat', '--threads', '--nproc', '--calibrate-batches'):
         with pytest.raises(SystemExit):
             benchmark.parse_args([A, flag, '0'])
@@ -236,7 +257,6 @@ def test_benchmark_resolves_configs_from_the_callers_directory(tmp_path):
 
 def test_benchmark_reports_train_step_times_next_to_iteration_times(
         monkeypatch):
-    benchmark = _load_benchmark()
     runs = FakeRuns({A: 0.2, B: 0.5}, {A: 600.0, B: 900.0})
 
     def with_steps(config, args, profile=0):
@@ -260,7 +280,6 @@ def test_benchmark_reports_train_step_times_next_to_iteration_times(
 
 
 def test_calibrate_bn_averages_the_batch_statistics_and_restores_modes():
-    benchmark = _load_benchmark()
 
     class Net(torch.nn.Module):
 
@@ -273,17 +292,19 @@ def test_calibrate_bn_averages_the_batch_statistics_and_restores_modes():
 
     net = Net().eval()
     g = torch.Generator().manual_seed(0)
-    batches = [torch.randn(4, 3, 2, 2, generator=g) * 3 + 5 for _ in '12']
-    assert benchmark._calibrate_bn(net, iter(batches)) == 1
-    means = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches])
+    batches = [torch.randn(4, 3, 2, 2, generator=g) * 3 + 5 for _ in '123']
+    # the first 8 samples: the third batch is left out
+    assert benchmark._calibrate_bn(net, iter(batches), 8) == 1
+    means = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches[:2]])
+    variances = torch.stack([b.var(dim=(0, 2, 3)) for b in batches[:2]])
     assert torch.allclose(net.bn.running_mean, means.mean(0))
+    assert torch.allclose(net.bn.running_var, variances.mean(0))
     assert net.bn.momentum == 0.1 and not net.training
     assert not net.bn.training
 
 
 def test_label_with_puts_the_teachers_predictions_in_the_batch():
     from mmpretrain.structures import DataSample
-    benchmark = _load_benchmark()
 
     def teacher(inputs, mode):
         assert mode == 'tensor'

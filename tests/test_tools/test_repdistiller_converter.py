@@ -16,6 +16,7 @@ from torch import nn
 
 from mmsakd.registry import MODELS
 from tests.helpers import REPO, run_tool
+from tests.test_compat.test_atomic_checkpoint import disk_full_after
 from tests.test_models.test_backbones.utils import (build_classifier,
                                                     build_config)
 from tests.test_tools import repdistiller_reference as reference
@@ -322,6 +323,19 @@ def test_output_that_is_the_input_is_refused(tmp_path, capsys):
         assert tool.main([src, dst, '--arch', 'resnet8']) == 1
         assert 'is the input' in capsys.readouterr().err
     assert open(src, 'rb').read() == before
+
+
+def test_a_failed_write_keeps_the_previous_output(tmp_path):
+    src, dst = str(tmp_path / 'resnet8.pth'), str(tmp_path / 'r8.pth')
+    torch.save({'model': reference.build('resnet8').state_dict()}, src)
+    assert tool.main([src, dst, '--arch', 'resnet8']) == 0
+    before = open(dst, 'rb').read()
+    torch.save({'model': make_reference('resnet8').state_dict()}, src)
+    # torch.save reports the failed write as a RuntimeError
+    with disk_full_after(64 * 1024), pytest.raises((OSError, RuntimeError)):
+        tool.main([src, dst, '--arch', 'resnet8'])
+    assert open(dst, 'rb').read() == before
+    assert sorted(os.listdir(tmp_path)) == ['r8.pth', 'resnet8.pth']
 
 
 def test_unknown_arch_is_a_usage_error(capsys):

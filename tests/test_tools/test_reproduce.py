@@ -7,6 +7,29 @@ import pytest
 from tests.helpers import REPO, run_tool
 from tools.analysis import reproduce as tool
 
+# the offline digits demo, as tools/quickstart.sh runs it
+DEMO = [
+    '--teacher-config', 'configs/demo/resnet56_digits.py', '--student-config',
+    'configs/demo/resnet20_digits.py', '--baseline-config',
+    'configs/demo/crd_res56_res20_baseline_digits.py', '--sakd-config',
+    'configs/demo/crd_res56_res20_digits.py', '--methods', 'student',
+    'baseline', 'sakd'
+]
+# one epoch per run on 128 training and 64 test digits; the CRD memory bank
+# and negatives sized for the 128 images (about 115 negatives per class)
+TINY = [
+    '--epochs', '1', '--teacher-epochs', '1', '--run-options', 'teacher',
+    'train_dataloader.dataset.indices=128',
+    'val_dataloader.dataset.indices=64', '--run-options', 'student',
+    'train_dataloader.dataset.indices=128',
+    'val_dataloader.dataset.indices=64', '--run-options', 'distill',
+    'train_dataloader.dataset.dataset.indices=128',
+    'train_dataloader.dataset.neg_num=64',
+    'model.distiller.distill_losses.loss_crd.neg_num=64',
+    'model.distiller.distill_losses.loss_crd.sample_n=128',
+    'val_dataloader.dataset.indices=64'
+]
+
 
 def _write_scalars(work_dir, launch, rows):
     folder = osp.join(work_dir, launch, 'vis_data')
@@ -203,25 +226,31 @@ def test_last_spot_rates_reads_the_last_epoch_row(tmp_path):
     assert tool.last_spot_rates(str(tmp_path / 'none')) is None
 
 
-def test_arguments_are_checked_before_anything_runs(tmp_path):
+@pytest.mark.parametrize('argv, error', [
+    (['--distiller', 'crd'], '--distiller and --pair go together'),
+    ([], 'name the configs'),
+    (DEMO + ['--run-options', 'teachr', 'a=1'], 'RUN one of teacher'),
+    (DEMO + ['--seeds', '0', '0'], '--seeds [0, 0]: each seed once'),
+    (DEMO + ['--cfg-options', 'novalue'], "'novalue': expected KEY=VALUE"),
+    (DEMO[:-4], '--out: the folder of the runs'),
+])
+def test_arguments_are_checked_before_anything_runs(tmp_path, capsys, argv,
+                                                    error):
+    out = [] if argv == DEMO[:-4] else ['--out', str(tmp_path)]
     with pytest.raises(SystemExit):
-        tool.parse_args(['--distiller', 'crd', '--out', str(tmp_path)])
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--out', str(tmp_path)])
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--smoke', '--run-options', 'teachr', 'a=1'])
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--smoke', '--seeds', '0', '0'])
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--smoke', '--cfg-options', 'novalue'])
+        tool.parse_args(argv + out)
+    assert error in capsys.readouterr().err
+
+
+def test_run_options_of_distill_reach_baseline_and_sakd(tmp_path):
     args = tool.parse_args(
-        ['--smoke', '--run-options', 'distill', 'a=1', '--out',
-         str(tmp_path)])
+        DEMO + ['--run-options', 'distill', 'a=1', '--out',
+                str(tmp_path)])
     assert args.run_options == dict(baseline=['a=1'], sakd=['a=1'])
 
 
 def test_a_work_dir_with_other_settings_is_refused(tmp_path):
-    args = tool.parse_args(['--smoke', '--out', str(tmp_path)])
+    args = tool.parse_args(DEMO + ['--out', str(tmp_path)])
     pipeline = tool.Pipeline(args)
     work_dir = tmp_path / 'teacher'
     work_dir.mkdir()
@@ -232,7 +261,7 @@ def test_a_work_dir_with_other_settings_is_refused(tmp_path):
 
 def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
         tmp_path, monkeypatch):
-    args = tool.parse_args(['--smoke', '--out', str(tmp_path)])
+    args = tool.parse_args(DEMO + ['--epochs', '1', '--out', str(tmp_path)])
     pipeline = tool.Pipeline(args)
     work_dir = tmp_path / 'student' / 'seed_0'
     work_dir.mkdir(parents=True)
@@ -269,17 +298,49 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
 
 
 @pytest.mark.slow
-def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
-    out = tmp_path / 'smoke'
-    result = run_tool(
-        ['tools/analysis/reproduce.py', '--smoke', '--out',
-         str(out)])
+def test_run_as_a_file_it_imports_the_other_tools_as_the_tools_package(
+        tmp_path):
+    # a finished spot-adaptive run is reused, its spot rates read and drawn
+    # by tools.analysis.plot_spots; no PYTHONPATH names the repository
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'')
+    argv = DEMO[:-4] + [
+        '--methods', 'sakd', '--seeds', '0', '--epochs', '1', '--teacher-ckpt',
+        str(teacher), '--out',
+        str(tmp_path / 'out')
+    ]
+    pipeline = tool.Pipeline(tool.parse_args(argv))
+    work_dir = tmp_path / 'out' / 'sakd' / 'seed_0'
+    work_dir.mkdir(parents=True)
+    cmd = pipeline.command('sakd', str(work_dir), 0, str(teacher))
+    (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    (work_dir / 'reproduce_result.json').write_text(
+        json.dumps(dict(top1=50.0, teacher_top1=90.0, time_per_iter_s=0.1)))
+    (work_dir / 'spot_statistics.json').write_text(
+        json.dumps([
+            dict(kind='window', epoch=1, iter=1, a=0.5, logits=1.0),
+            dict(kind='epoch', epoch=1, iter=2, a=0.25, logits=1.0)
+        ]))
+    result = run_tool(['tools/analysis/reproduce.py', *argv],
+                      env=dict(PYTHONPATH=''))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    (sakd, ) = [r for r in summary['rows'] if r['method'] == 'sakd']
+    assert sakd['runs'][0]['spot_rates'] == dict(a=0.25, logits=1.0)
+    assert 'spot_rates.png' in summary['figures']
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_end_to_end_on_the_demo(tmp_path):
+    out = tmp_path / 'demo'
+    argv = ['tools/analysis/reproduce.py', *DEMO, *TINY, '--seeds', '0', '1']
+    result = run_tool(argv + ['--out', str(out)])
     assert result.returncode == 0, result.stdout[-3000:] + \
         result.stderr[-3000:]
     summary = json.loads((out / 'summary.json').read_text())
     rows = {r['method']: r for r in summary['rows']}
     assert list(rows) == ['teacher', 'student', 'baseline', 'sakd']
-    assert summary['seeds'] == [0, 1] and summary['smoke']
+    assert summary['seeds'] == [0, 1]
     assert summary['schedule']['epochs'] == 1
     assert 'mmsakd.SklearnDigits' in summary['data']
     assert rows['teacher']['n'] == 1
@@ -309,9 +370,7 @@ def test_smoke_runs_the_pipeline_end_to_end(tmp_path):
     assert '![spot_rates](spot_rates.png)' in text
     assert '| `logits` | ' in text
     # the same command again reuses every finished run
-    result = run_tool(
-        ['tools/analysis/reproduce.py', '--smoke', '--out',
-         str(out)])
+    result = run_tool(argv + ['--out', str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / 'summary.json').read_text())['rows'] == \
         summary['rows']

@@ -62,27 +62,21 @@ def sakd_cfg():
     return Config.fromfile(SAKD_CFG)
 
 
-@pytest.mark.parametrize(
-    'item, expected',
-    [
-        ('train_cfg.max_epochs=abc',
-         "train_cfg.max_epochs='abc': expected a number (the config has "
-         'train_cfg.max_epochs=240); e.g. --cfg-options '
-         'train_cfg.max_epochs=240'),
-        ('optim_wrapper.optimizer.lr=fast',
-         "optim_wrapper.optimizer.lr='fast': expected a number (the config "
-         'has optim_wrapper.optimizer.lr=0.05)'),
-        ('model.sakd.gamma=abc',
-         "model.sakd.gamma='abc': expected a number (the config has "
-         'model.sakd.gamma=1.0)'),
-        # a key the config leaves to the defaults
-        ('model.sakd.routing_loss_weight=x',
-         "model.sakd.routing_loss_weight='x': expected a number; e.g. "
-         '--cfg-options model.sakd.routing_loss_weight=1'),
-        ('train_dataloader.batch_size=[1,2]',
-         'train_dataloader.batch_size=[1, 2]: expected a number'),
-        ('param_scheduler.milestones=[150,x]', "expected a list of numbers"),
-    ])
+@pytest.mark.parametrize('item, expected', [
+    ('train_cfg.max_epochs=abc',
+     "train_cfg.max_epochs='abc': expected a number (the config has "
+     'train_cfg.max_epochs=240); e.g. --cfg-options '
+     'train_cfg.max_epochs=240'),
+    ('optim_wrapper.optimizer.lr=fast',
+     "optim_wrapper.optimizer.lr='fast': expected a number (the config "
+     'has optim_wrapper.optimizer.lr=0.05)'),
+    ('model.sakd.gamma=abc',
+     "model.sakd.gamma='abc': expected a number (the config has "
+     'model.sakd.gamma=1.0)'),
+    ('train_dataloader.batch_size=[1,2]',
+     'train_dataloader.batch_size=[1, 2]: expected a number'),
+    ('param_scheduler.milestones=[150,x]', "expected a list of numbers"),
+])
 def test_wrong_value_types_name_key_value_and_fix(sakd_cfg, item, expected):
     cfg = sakd_cfg.copy()
     with pytest.raises(ValueError) as e:
@@ -99,6 +93,23 @@ def test_right_value_types_merge(sakd_cfg):
     assert cfg.train_cfg.max_epochs == 3 and cfg.model.sakd.gamma == 2.5
     assert cfg.optim_wrapper.optimizer.lr == 0.1
     assert cfg.model.teacher_ckpt == 'x.pth'
+
+
+def test_keys_the_config_leaves_unset_take_the_parsed_values(sakd_cfg):
+    cfg = merge_cfg_options(
+        sakd_cfg.copy(),
+        _parse('model.sakd.routing_loss_weight=0.5', 'model.sakd.mode=x',
+               'model.sakd.steps=[1,2]', 'model.sakd.skip=True'))
+    assert cfg.model.sakd.routing_loss_weight == 0.5
+    assert cfg.model.sakd.mode == 'x' and cfg.model.sakd.steps == [1, 2]
+    assert cfg.model.sakd.skip is True
+    # a key's name does not make it a number: only the config's value does
+    cfg = merge_cfg_options(
+        sakd_cfg.copy(),
+        _parse('model.extra.momentum=nesterov',
+               'model.extra.milestones=[early,late]'))
+    assert cfg.model.extra.momentum == 'nesterov'
+    assert cfg.model.extra.milestones == ['early', 'late']
 
 
 @pytest.mark.parametrize('launcher, variable',

@@ -20,8 +20,8 @@ training process (so peaks of different configs never mix): the peak
 resident set size (``ru_maxrss``) on the CPU, and
 ``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` runs each config
 once more and profiles ``ITERS`` steady-state iterations (after the warm-up)
-with the PyTorch profiler; the table of the top ops by self CPU time (and
-self CUDA time on a GPU) is printed, and the ops are in the JSON output.
+with MMEngine's ``ProfilerHook``; the table of the top ops by self CPU time
+(and self CUDA time on a GPU) is printed, and the ops are in the JSON output.
 The profiled runs are not timed. ``--nproc 2`` runs each config with
 torchrun and ``--launcher pytorch`` (gloo on CPU); memory and profile are
 those of rank 0.
@@ -32,15 +32,15 @@ forward, backward and optimizer step).
 
 ``--teacher-labels`` (distillation configs) makes an untrained teacher
 behave like a trained one for the step's control flow: before training,
-the teacher's BatchNorm statistics are calibrated on the first
-``--calibrate-batches`` training batches, and before each step a
+the teacher's BatchNorm statistics are calibrated (MMRazor's
+``CalibrateBNMixin``) on the first ``--calibrate-batches`` training batches
+of every process, and before each step a
 no-grad teacher pass labels the batch with the teacher's predictions, so
 that the teacher is right on every sample and a spot-adaptive policy stays
 in its distill-everywhere start (the setup in which SAKD's step costs the
 most). That labelling pass is counted in ``s/iter`` but not in ``s/step``.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -51,7 +51,6 @@ import tempfile
 from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN = osp.join(REPO, 'tools', 'train.py')
 STATS = 'benchmark_stats.json'
 
 
@@ -195,29 +194,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _calibrate_bn(teacher, batches) -> int:
-    """Set the BatchNorm statistics of ``teacher`` to the average over
-    ``batches`` (preprocessed inputs) of its train-mode batch statistics;
-    the number of BN layers. Every module's mode is restored."""
-    import torch
+def _calibrate_bn(teacher, batches, num_samples: int) -> int:
+    """Calibrate the BatchNorm statistics of ``teacher`` on the first
+    ``num_samples`` samples (of all processes) of ``batches`` (preprocessed
+    inputs) with MMRazor's ``CalibrateBNMixin``; the number of BN layers.
+
+    The mixin averages the batches' means and unbiased variances weighted by
+    batch size (for batches of one size, PyTorch's ``momentum=None``). It runs
+    ``runner.model.test_step`` and leaves that model in train mode: here the
+    model is the teacher, its step the tensor forward, and the modes are
+    restored."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+    from mmrazor.engine.runner.utils import CalibrateBNMixin
     from torch.nn.modules.batchnorm import _BatchNorm
-    bns = [m for m in teacher.modules() if isinstance(m, _BatchNorm)]
-    momenta = [bn.momentum for bn in bns]
+
     modes = [(m, m.training) for m in teacher.modules()]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # a cumulative average over the batches
-    teacher.train()
+    calibration = CalibrateBNMixin()
+    calibration.runner = SimpleNamespace(
+        model=SimpleNamespace(
+            named_modules=teacher.named_modules,
+            train=teacher.train,
+            test_step=lambda inputs: teacher(inputs, mode='tensor'),
+            device=next(teacher.parameters()).device),
+        logger=MMLogger.get_current_instance())
     try:
-        with torch.no_grad():
-            for inputs in batches:
-                teacher(inputs, mode='tensor')
+        calibration.calibrate_bn_statistics(batches, num_samples)
     finally:
-        for bn, momentum in zip(bns, momenta):
-            bn.momentum = momentum
         for module, mode in modes:
             module.training = mode
-    return len(bns)
+    return sum(isinstance(m, _BatchNorm) for m in teacher.modules())
 
 
 def _label_with(teacher, preprocess, data: dict) -> None:
@@ -244,31 +251,20 @@ def _teacher_of(runner):
 
 
 def _worker_hook(stats: dict,
-                 profile_first: int,
-                 profile_iters: int,
-                 rows: int,
                  teacher_labels: bool = False,
                  calibrate_batches: int = 10):
     """A Runner hook that times each ``train_step`` into
-    ``stats['step_times']``, resets the peak resident memory at the first
-    iteration (after the model and data were loaded) and, when
-    ``profile_iters`` > 0, stores in ``stats``
-    the PyTorch profiler's summary (CPU, and CUDA when a GPU is there) of
-    iterations ``profile_first`` .. ``profile_first + profile_iters - 1``.
-    With ``teacher_labels``, it calibrates the teacher's BN statistics
-    before training and labels every batch with the teacher's predictions
-    before its (timed) step."""
+    ``stats['step_times']`` and resets the peak resident memory at the first
+    iteration (after the model and data were loaded). With
+    ``teacher_labels``, it calibrates the teacher's BN statistics before
+    training and labels every batch with the teacher's predictions before
+    its (timed) step."""
     import functools
-    import itertools
     import time
 
     import torch
+    from mmengine.dist import get_world_size
     from mmengine.hooks import Hook
-
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if torch.cuda.is_available():
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
-    last = profile_first + profile_iters - 1
 
     def sync():
         if torch.cuda.is_available():
@@ -284,11 +280,11 @@ def _worker_hook(stats: dict,
             if teacher_labels:
                 algorithm, teacher = _teacher_of(runner)
                 preprocess = algorithm.data_preprocessor
-                batches = (
-                    preprocess(data,
-                               False)['inputs'] for data in itertools.islice(
-                                   runner.train_dataloader, calibrate_batches))
-                stats['calibrated_bn_layers'] = _calibrate_bn(teacher, batches)
+                loader = runner.train_dataloader
+                stats['calibrated_bn_layers'] = _calibrate_bn(
+                    teacher,
+                    (preprocess(data, False)['inputs'] for data in loader),
+                    calibrate_batches * loader.batch_size * get_world_size())
                 labeller = functools.partial(_label_with, teacher, preprocess)
 
             def timed_train_step(data, optim_wrapper):
@@ -306,23 +302,37 @@ def _worker_hook(stats: dict,
         def before_train_iter(self, runner, batch_idx, data_batch=None):
             if batch_idx == 0:
                 stats['peak_before_reset'] = _reset_peak_rss()
-            if profile_iters and batch_idx == profile_first:
-                self.profiler = torch.profiler.profile(activities=activities)
-                self.profiler.__enter__()
-
-        def after_train_iter(self,
-                             runner,
-                             batch_idx,
-                             data_batch=None,
-                             outputs=None):
-            if profile_iters and batch_idx == last:
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                self.profiler.__exit__(None, None, None)
-                stats['profile'] = _profile_summary(
-                    self.profiler.key_averages(), profile_iters, rows)
 
     return BenchmarkWorker()
+
+
+def _profiler_hook(stats: dict, warmup: int, iters: int, rows: int):
+    """MMEngine's ``ProfilerHook`` over the ``iters`` iterations after the
+    first ``warmup`` ones (the last of which warms the profiler up).
+
+    When it stops, ``stats['profile']`` gets :func:`_profile_summary` of the
+    profiler it created: the hook prints one table (``log_trace``) or
+    exports traces, but gives neither the ops as data nor several tables.
+    The schedule adds a ``ProfilerStep*`` row (a call per iteration) whose
+    self time is what ran outside the ops (Python, hooks, data loading).
+    """
+    import torch
+    from mmengine.hooks import ProfilerHook
+
+    def summarize(profiler):
+        stats['profile'] = _profile_summary(profiler.key_averages(), iters,
+                                            rows)
+
+    return ProfilerHook(
+        by_epoch=False,
+        profile_times=warmup + iters,
+        activity_with_cuda=torch.cuda.is_available(),
+        schedule=dict(
+            wait=max(warmup - 1, 0),
+            warmup=min(warmup, 1),
+            active=iters,
+            repeat=1),
+        on_trace_ready=summarize)
 
 
 def _profile_summary(events, iters: int, rows: int) -> dict:
@@ -406,12 +416,12 @@ def run_worker(args) -> None:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    import train  # noqa: E402  (imports mmsakd first)
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
-    cfg = train.load_config(args.worker)
+    from mmsakd.utils import (CfgOptionsAction, check_teacher_ckpt,
+                              load_config, merge_cfg_options, teardown_dist)
+    cfg = load_config(args.worker)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir
     cfg.train_cfg = dict(
@@ -430,35 +440,39 @@ def run_worker(args) -> None:
     if args.cfg_options:
         parser = argparse.ArgumentParser()
         parser.add_argument(
-            '--cfg-options', nargs='+', action=train.CfgOptionsAction)
-        train.merge_cfg_options(
+            '--cfg-options', nargs='+', action=CfgOptionsAction)
+        merge_cfg_options(
             cfg,
             parser.parse_args(['--cfg-options',
                                *args.cfg_options]).cfg_options)
-    train.check_teacher_ckpt(cfg)
+    check_teacher_ckpt(cfg)
     runner = Runner.from_cfg(cfg)
     stats = dict(
         threads=torch.get_num_threads(),
         device='cuda' if torch.cuda.is_available() else 'cpu')
     runner.register_hook(
-        _worker_hook(stats, args.iters - args.profile, args.profile,
-                     args.profile_rows, args.teacher_labels,
-                     args.calibrate_batches),
+        _worker_hook(stats, args.teacher_labels, args.calibrate_batches),
         priority='VERY_LOW')
+    if args.profile:
+        runner.register_hook(
+            _profiler_hook(stats, args.warmup, args.profile,
+                           args.profile_rows))
     runner.train()
     stats['memory'] = _peak_memory(stats.get('peak_before_reset'))
     if get_rank() == 0:
         with open(osp.join(args.work_dir, STATS), 'w') as f:
             json.dump(stats, f)
-    train.teardown_dist()
+    teardown_dist()
 
 
 def _iteration_times(work_dir: str) -> list:
-    (path, ) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    from mmsakd.utils import load_scalars
+
     # rank 0 logs the iteration time of its own process
-    with open(path) as f:
-        rows = [json.loads(line) for line in f]
-    return [r['time'] for r in rows if 'time' in r and 'loss' in r]
+    return [
+        r['time'] for r in load_scalars(work_dir)
+        if 'time' in r and 'loss' in r
+    ]
 
 
 def run_once(config: str, args, profile: int = 0) -> tuple:

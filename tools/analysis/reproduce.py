@@ -21,7 +21,9 @@ each spot in the last epoch, and ``spot_rates.png`` / ``spot_heatmap.png``
         --seeds 0 1 2 --epochs 240 --out work_dirs/reproduce/crd_res56_res20 \
         [--teacher-ckpt PATH] [--methods student baseline sakd] \
         [--data-root DIR] [--no-verify-checksum] [--cfg-options k=v ...]
-    python tools/analysis/reproduce.py --smoke   # offline, minutes on a CPU
+
+``QUICK=1 bash tools/quickstart.sh`` runs it offline on the digits demo, in
+minutes on a CPU.
 
 ``--epochs`` sets ``train_cfg.max_epochs`` and scales the epochs of the
 ``MultiStepLR`` milestones with it (150/180/210 of 240 become 38/45/52 of
@@ -45,8 +47,6 @@ iterations (each MMEngine's moving average over its logging window).
 """
 import argparse
 import contextlib
-import functools
-import glob
 import io
 import json
 import os
@@ -65,35 +65,6 @@ LABELS = dict(
     student='student alone',
     baseline='baseline',
     sakd='SAKD')
-
-# --smoke: the offline demo configs on 128 training and 64 test digits, one
-# epoch each, two seeds; the CRD memory bank and negatives are sized for
-# the 128 images (about 115 negatives per class)
-SMOKE = dict(
-    teacher_config='configs/demo/resnet56_digits.py',
-    student_config='configs/demo/resnet20_digits.py',
-    baseline_config='configs/demo/crd_res56_res20_baseline_digits.py',
-    sakd_config='configs/demo/crd_res56_res20_digits.py',
-    methods=list(METHODS),
-    seeds=[0, 1],
-    epochs=1,
-    teacher_epochs=1)
-SMOKE_OPTIONS = dict(
-    teacher=[
-        'train_dataloader.dataset.indices=128',
-        'val_dataloader.dataset.indices=64'
-    ],
-    student=[
-        'train_dataloader.dataset.indices=128',
-        'val_dataloader.dataset.indices=64'
-    ],
-    distill=[
-        'train_dataloader.dataset.dataset.indices=128',
-        'train_dataloader.dataset.neg_num=64',
-        'model.distiller.distill_losses.loss_crd.neg_num=64',
-        'model.distiller.distill_losses.loss_crd.sample_n=128',
-        'val_dataloader.dataset.indices=64'
-    ])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -157,21 +128,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='write the summary without printing its table')
     parser.add_argument(
-        '--smoke',
-        action='store_true',
-        help='the whole pipeline on the offline digits demo configs, one '
-        'tiny epoch per run (minutes on a CPU)')
-    parser.add_argument(
         '--dry-run',
         action='store_true',
         help='print the training commands and stop')
     args = parser.parse_args(argv)
 
-    if args.smoke:
-        for key, value in SMOKE.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-        args.out = args.out or 'work_dirs/reproduce/smoke'
     args.methods = args.methods or ['baseline', 'sakd']
     args.seeds = args.seeds or [0, 1, 2]
     if len(set(args.seeds)) != len(args.seeds):
@@ -199,23 +160,21 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'{option!r}: expected KEY=VALUE, e.g. '
                          'train_dataloader.batch_size=128')
 
-    if not args.smoke:
-        if args.distiller and args.pair:
-            name = f'{args.distiller}_{args.pair}'
-            args.baseline_config = args.baseline_config or \
-                f'configs/baselines/{name}.py'
-            args.sakd_config = args.sakd_config or f'configs/sakd/{name}.py'
-        elif args.distiller or args.pair:
-            parser.error('--distiller and --pair go together, e.g. '
-                         '--distiller crd --pair res56_res20')
-        needed = [m for m in ('baseline', 'sakd') if m in args.methods]
-        if not all(getattr(args, f'{m}_config') for m in needed):
-            parser.error('name the configs: --distiller crd --pair '
-                         'res56_res20 (or --baseline-config and '
-                         '--sakd-config), or --smoke')
-        if not args.out:
-            parser.error('--out: the folder of the runs and the summary, '
-                         'e.g. work_dirs/reproduce/crd_res56_res20')
+    if args.distiller and args.pair:
+        name = f'{args.distiller}_{args.pair}'
+        args.baseline_config = args.baseline_config or \
+            f'configs/baselines/{name}.py'
+        args.sakd_config = args.sakd_config or f'configs/sakd/{name}.py'
+    elif args.distiller or args.pair:
+        parser.error('--distiller and --pair go together, e.g. '
+                     '--distiller crd --pair res56_res20')
+    needed = [m for m in ('baseline', 'sakd') if m in args.methods]
+    if not all(getattr(args, f'{m}_config') for m in needed):
+        parser.error('name the configs: --distiller crd --pair res56_res20 '
+                     '(or --baseline-config and --sakd-config)')
+    if not args.out:
+        parser.error('--out: the folder of the runs and the summary, e.g. '
+                     'work_dirs/reproduce/crd_res56_res20')
     for key in ('teacher_config', 'student_config', 'baseline_config',
                 'sakd_config', 'teacher_ckpt'):
         path = getattr(args, key)
@@ -373,27 +332,13 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         ValueError: No validation logged, or the last one is not of
             ``max_epochs``.
     """
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(
-            f'no <timestamp>/vis_data/scalars.json in {work_dir}: the run '
-            'logged nothing (see its train.log)')
-    vals, times = [], []
-    for path in files:  # timestamps: launches in order
-        with open(path) as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:  # a line cut by a killed process
-                    continue
-                if 'accuracy/top1' in row:
-                    vals.append(row)
-                elif 'loss' in row and 'time' in row:
-                    times.append(row['time'])
+    from mmsakd.utils import load_scalars
+    rows = load_scalars(work_dir)
+    vals = [r for r in rows if 'accuracy/top1' in r]
+    times = [r['time'] for r in rows if 'loss' in r and 'time' in r]
     if not vals:
-        raise ValueError(f'{work_dir}: no accuracy/top1 logged in {files}; '
-                         'the run never validated')
+        raise ValueError(f'{work_dir}: no accuracy/top1 logged; the run '
+                         'never validated')
     last = vals[-1]
     if max_epochs is not None and last.get('step') != max_epochs:
         raise ValueError(
@@ -408,23 +353,11 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         time_per_iter_s=statistics.median(times) if times else None)
 
 
-@functools.lru_cache(maxsize=None)
-def _plot_spots_module():
-    """``tools/analysis/plot_spots.py`` as a module, loaded once."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'plot_spots',
-        osp.join(osp.dirname(osp.abspath(__file__)), 'plot_spots.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def last_spot_rates(work_dir: str) -> Optional[Dict[str, float]]:
     """The distillation rate of every spot over the last epoch of a
     spot-adaptive run (``SpotStatisticsHook``'s last epoch row), None when
     the run wrote no statistics."""
-    plot_spots = _plot_spots_module()
+    from tools.analysis import plot_spots
     try:
         rows = plot_spots.load_rows(work_dir)
     except plot_spots.SpotStatisticsError:
@@ -438,7 +371,7 @@ def plot_spot_rates(sakd_runs: List[dict], out: str) -> List[str]:
     """Draw the spot-rate figures of the spot-adaptive runs into ``out``
     (``tools/analysis/plot_spots.py``); their file names, none when no run
     wrote statistics."""
-    plot_spots = _plot_spots_module()
+    from tools.analysis import plot_spots
     runs = [r for r in sakd_runs if r.get('spot_rates')]
     if not runs:
         return []
@@ -465,9 +398,6 @@ class Pipeline:
         args, cfg = self.args, self.cfgs[kind]
         options = schedule_options(cfg, epochs)
         options += data_options(cfg, args.data_root, args.no_verify_checksum)
-        if args.smoke:
-            smoke = 'distill' if kind in ('baseline', 'sakd') else kind
-            options += SMOKE_OPTIONS[smoke]
         return options + args.cfg_options + args.run_options.get(kind, [])
 
     def epochs(self, kind: str) -> int:
@@ -627,7 +557,6 @@ class Pipeline:
                     for k in self.configs
                 }),
             seeds=args.seeds,
-            smoke=args.smoke,
             machine=_machine(),
             rows=rows,
             figures=self.figures)
@@ -636,8 +565,6 @@ class Pipeline:
 def _title(args) -> str:
     if args.title:
         return args.title
-    if args.smoke:
-        return 'smoke: crd, res56 -> res20 on the digits demo'
     if args.distiller and args.pair:
         return f'{args.distiller}, {args.pair.replace("_", " -> ")}'
     return osp.splitext(
@@ -671,8 +598,6 @@ def format_markdown(summary: dict) -> str:
     """The summary as a markdown table, mean +- std of the final top-1."""
     schedule = summary['schedule']
     data = summary['data']
-    if summary.get('smoke'):
-        data += ' (smoke: the first 128 training and 64 test images)'
     lines = [
         f'# {summary["title"]}', '', f'- data: {data}',
         f'- schedule: {schedule["epochs"]} epochs' +
@@ -752,4 +677,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    sys.path.insert(0, REPO)  # run as a file: the sibling tools as `tools`
     main()

@@ -29,10 +29,17 @@ Its name and arguments are MMRazor's tool for the same job
   is refused, as is any output path that names the input file: the teacher,
   policy and training state of the run would be lost.
 
-The file is read with ``torch.load(..., weights_only=True)`` through
-mmsakd's allow-list (:mod:`mmsakd.compat.checkpoint`): a file that would run
-code while being unpickled is refused, a corrupt one is called corrupt. The
-output is written atomically (a failed write leaves no partial file).
+The file is read by mmengine's ``CheckpointLoader``, which mmsakd makes
+load with ``weights_only=True`` through its allow-list
+(:mod:`mmsakd.compat.checkpoint`): a file that would run code while being
+unpickled is refused, a corrupt one is called corrupt. The student is taken
+out by :func:`mmsakd.compat.strict_checkpoint.checkpoint_part`, not by
+mmengine's ``_load_checkpoint_with_prefix``: that one reads the file again
+for the ``meta``, drops the module versions (``_metadata``) and fails on a
+missing prefix with a bare assertion. mmengine's ``save_checkpoint`` writes
+the output, atomically for a local file
+(:mod:`mmsakd.compat.atomic_checkpoint`: a failed write leaves no partial
+file).
 
 Example::
 
@@ -42,20 +49,19 @@ Example::
         work_dirs/crd_res56_res20/epoch_240_student.pth
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import uuid
 from collections import Counter, OrderedDict
 from typing import List, Mapping, Optional, Tuple
 
-import torch
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch import Tensor
 
 import mmsakd  # noqa: F401  (applies the compatibility layer)
 from mmsakd.compat import CheckpointLoadError
-from mmsakd.compat.checkpoint import load_weights_only
-from mmsakd.compat.strict_checkpoint import checkpoint_state_dict
+from mmsakd.compat.strict_checkpoint import (checkpoint_part,
+                                             checkpoint_state_dict)
+from mmsakd.utils import same_file
 
 PROG = 'convert_kd_ckpt_to_student'
 # where MMRazor's single-teacher algorithms keep the student
@@ -85,9 +91,7 @@ def extract_student(state_dict: Mapping[str, Tensor]) -> 'OrderedDict':
     Raises:
         StudentExportError: There is no ``architecture.*`` entry.
     """
-    student = OrderedDict((k[len(STUDENT_PREFIX):], v)
-                          for k, v in state_dict.items()
-                          if k.startswith(STUDENT_PREFIX))
+    student = checkpoint_part(state_dict, STUDENT_PREFIX)
     if not student:
         keys = list(state_dict)
         if any(k.startswith(('backbone.', 'head.', 'neck.')) for k in keys):
@@ -101,18 +105,11 @@ def extract_student(state_dict: Mapping[str, Tensor]) -> 'OrderedDict':
             f'checkpoint: {what}. Pass a checkpoint written by training a '
             'distillation config (mmsakd.SpotAdaptiveDistill or MMRazor '
             'SingleTeacherDistill).')
-    metadata = getattr(state_dict, '_metadata', None)
-    if metadata is not None:
-        owner = STUDENT_PREFIX[:-1]
-        student._metadata = OrderedDict(
-            ('' if k == owner else k[len(STUDENT_PREFIX):], v)
-            for k, v in metadata.items()
-            if k == owner or k.startswith(STUDENT_PREFIX))
     return student
 
 
 def load_distill_checkpoint(path: str) -> Tuple[dict, 'OrderedDict']:
-    """Read ``path`` with ``weights_only=True``.
+    """Read ``path`` (with ``weights_only=True``).
 
     Returns:
         tuple: The loaded checkpoint and its state dict (``module.``
@@ -125,8 +122,8 @@ def load_distill_checkpoint(path: str) -> Tuple[dict, 'OrderedDict']:
         raise CheckpointLoadError(
             path, f'cannot read {path}: no such file; pass the .pth file '
             'tools/train.py wrote for the distillation config')
-    checkpoint = load_weights_only(
-        path, lambda: torch.load(path, map_location='cpu', weights_only=True))
+    checkpoint = mmengine_checkpoint.CheckpointLoader.load_checkpoint(
+        path, map_location='cpu', logger='silent')
     return checkpoint, checkpoint_state_dict(checkpoint, path)
 
 
@@ -139,26 +136,6 @@ def output_path(checkpoint: str, out_path: Optional[str] = None) -> str:
     stem = osp.splitext(osp.basename(checkpoint))[0]
     folder = osp.dirname(checkpoint) if out_path is None else out_path
     return osp.join(folder, f'{stem}_student.pth')
-
-
-def same_file(src: str, dst: str) -> bool:
-    """Whether ``dst`` names ``src`` (another spelling, a link...)."""
-    if osp.exists(src) and osp.exists(dst):
-        return osp.samefile(src, dst)
-    return osp.realpath(src) == osp.realpath(dst)
-
-
-def save_atomically(checkpoint: dict, out: str) -> None:
-    """``torch.save`` to a hidden file next to ``out``, then rename it."""
-    tmp = osp.join(
-        osp.dirname(osp.abspath(out)),
-        f'.{osp.basename(out)}.{uuid.uuid4().hex[:8]}.tmp')
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def convert(checkpoint: str, out: str) -> str:
@@ -181,9 +158,8 @@ def convert(checkpoint: str, out: str) -> str:
     others = sorted(
         str(k) for k in (loaded if isinstance(loaded, Mapping) else {})
         if k not in ('meta', 'state_dict'))
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    save_atomically(dict(meta=meta, state_dict=student), out)
+    mmengine_checkpoint.save_checkpoint(
+        dict(meta=meta, state_dict=student), out)
     lines = [
         f'wrote the student ({len(student)} tensors of {STUDENT_PREFIX}*) '
         f'of {checkpoint} to {out}'

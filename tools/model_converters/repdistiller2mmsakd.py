@@ -87,7 +87,6 @@ Example::
         checkpoints/resnet56_cifar100.pth --arch resnet56
 """
 import argparse
-import os
 import os.path as osp
 import re
 import sys
@@ -96,12 +95,14 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.registry import DefaultScope
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch import Tensor, nn
 
 import mmsakd  # noqa: F401  (applies the compatibility layer)
 from mmsakd.compat import CheckpointLoadError as LoadError
 from mmsakd.compat.checkpoint import load_weights_only
 from mmsakd.registry import MODELS
+from mmsakd.utils import same_file
 
 Rule = Tuple[str, Union[str, Callable[[re.Match], str]]]
 
@@ -531,13 +532,6 @@ def load_source(path: str) -> Tuple[Mapping[str, Tensor], dict]:
     return state_dict, info
 
 
-def same_file(src: str, dst: str) -> bool:
-    """Whether ``dst`` names ``src`` (another spelling, a link...)."""
-    if osp.exists(src) and osp.exists(dst):
-        return osp.samefile(src, dst)
-    return osp.realpath(src) == osp.realpath(dst)
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert a RepDistiller / SAKD CIFAR checkpoint into an '
@@ -577,9 +571,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         source=osp.basename(args.src),
         source_info=info,
         converter='tools/model_converters/repdistiller2mmsakd.py')
-    folder = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(folder, exist_ok=True)
-    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    # atomic for local files (mmsakd.compat.atomic_checkpoint)
+    mmengine_checkpoint.save_checkpoint(
+        dict(state_dict=state_dict, meta=meta), args.dst)
     print(f'converted {len(state_dict)} tensors of {arch} '
           f'({num_classes} classes) to {args.dst}')
     return 0

@@ -50,10 +50,11 @@ digits_optim_wrapper = dict(optimizer=dict(lr=0.05, nesterov=True))
 # train_cfg.max_epochs; so `--cfg-options train_cfg.max_epochs=N`
 # (tools/quickstart.sh's TEACHER_EPOCHS / EPOCHS) and
 # tools/analysis/reproduce.py --epochs need nothing rescaled, and a 1-epoch
-# smoke run works too (a cosine begun after a 1-epoch warm-up would have
-# begin == end there, which MMEngine refuses). The validation top-1 stays
-# near chance (10 %) for the first 2-3 epochs while the BN statistics follow
-# the fast-moving weights, then climbs to >= 98 % (resnet56, epoch 6).
+# run (QUICK=1, the end-to-end tests) works too (a cosine begun after a
+# 1-epoch warm-up would have begin == end there, which MMEngine refuses).
+# The validation top-1 stays near chance (10 %) for the first 2-3 epochs
+# while the BN statistics follow the fast-moving weights, then climbs to
+# >= 98 % (resnet56, epoch 6).
 digits_param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0, end=46),
     dict(
