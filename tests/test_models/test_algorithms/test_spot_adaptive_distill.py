@@ -80,6 +80,18 @@ def build(distiller=AT, **sakd):
     return model
 
 
+def baseline(distiller):
+    """MMRazor's own ``SingleTeacherDistill`` on the same pair."""
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        return MODELS.build(
+            dict(
+                type='mmrazor.SingleTeacherDistill',
+                architecture=classifier(8),
+                teacher=classifier(14),
+                distiller=copy.deepcopy(distiller),
+                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+
+
 def batch(n=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, 32, 32, generator=g)
@@ -511,14 +523,7 @@ def test_loss_is_single_teacher_distills_when_every_gate_is_one(monkeypatch):
     the student and distill losses, and their gradients, are those of
     ``SingleTeacherDistill.loss`` bit for bit."""
     model = build(SWAPS['fitnets'])
-    with DefaultScope.overwrite_default_scope('mmsakd'):
-        base = MODELS.build(
-            dict(
-                type='mmrazor.SingleTeacherDistill',
-                architecture=classifier(8),
-                teacher=classifier(14),
-                distiller=copy.deepcopy(SWAPS['fitnets']),
-                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+    base = baseline(SWAPS['fitnets'])
     missing, unexpected = base.load_state_dict(
         model.state_dict(), strict=False)
     assert missing == [] and all(

@@ -11,7 +11,7 @@ from torch import nn
 
 from mmsakd.registry import MODELS
 from tests.test_models.test_algorithms.test_spot_adaptive_distill import (
-    AT, SWAPS, build, classifier, pair, rec, with_kd)
+    AT, SWAPS, baseline, build, classifier, pair, rec, with_kd)
 
 
 def spots(distiller: dict, **sakd) -> list:
@@ -194,14 +194,7 @@ def state_of(model: nn.Module) -> dict:
 def test_distill_loss_state_keys_are_mmrazors():
     cfg = SWAPS['crd']
     sakd = build(cfg)
-    with DefaultScope.overwrite_default_scope('mmsakd'):
-        base = MODELS.build(
-            dict(
-                type='mmrazor.SingleTeacherDistill',
-                architecture=classifier(8),
-                teacher=classifier(14),
-                distiller=copy.deepcopy(cfg),
-                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+    base = baseline(cfg)
     keys = list(state_of(base))
     assert 'distiller.distill_losses.loss_crd.contrast.memory_v1' in keys
     assert list(state_of(sakd)) == keys

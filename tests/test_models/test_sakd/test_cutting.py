@@ -12,6 +12,7 @@ from mmsakd.models.sakd import (SegmentExecutor, get_segment_describer,
                                 register_segment_describer)
 from mmsakd.models.sakd.cutting import (_DESCRIBERS, described_segments,
                                         trace_backbone, traced_segments)
+from .test_executor import ReusedReLU
 from .utils import build, images
 
 SHAPE = (3, 32, 32)
@@ -71,19 +72,13 @@ class Gated(nn.Module):
         return (self.pool(self.relu(self.bn(self.conv(x)))), )
 
 
-class GatedTwice(nn.Module):
+class GatedTwice(ReusedReLU):
     """Untraceable, and one ReLU module called twice."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
-        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.act = nn.ReLU()
 
     def forward(self, x):
         if x.sum() > 1e9:
             x = x * 0
-        return (self.act(self.conv2(self.act(self.conv1(x)))), )
+        return super().forward(x)
 
 
 @pytest.fixture

@@ -10,23 +10,15 @@ from mmrazor.models.task_modules.recorder import RecorderManager
 from mmsakd.models.sakd import SpotTable, build_spot_table
 from mmsakd.models.sakd.spot_table import input_shapes, pooled_record
 from mmsakd.registry import MODELS
+from tests.test_models.test_algorithms.test_spot_adaptive_distill import \
+    classifier as classifier_cfg
 
 POOL = 'pool'
 
 
 def classifier(depth):
     with DefaultScope.overwrite_default_scope('mmsakd'):
-        return MODELS.build(
-            dict(
-                type='mmpretrain.ImageClassifier',
-                data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
-                backbone=dict(type='mmsakd.CIFARResNet', depth=depth),
-                neck=dict(type='mmpretrain.GlobalAveragePooling'),
-                head=dict(
-                    type='mmpretrain.LinearClsHead',
-                    num_classes=10,
-                    in_channels=64,
-                    loss=dict(type='mmpretrain.CrossEntropyLoss'))))
+        return MODELS.build(classifier_cfg(depth))
 
 
 def recorders(model, **sources):
