@@ -11,8 +11,12 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# exec: the launcher takes this shell's pid, so a signal to the pid the
+# caller started reaches torchrun (which passes SIGTERM and SIGINT on to the
+# ranks; a rank ends by itself when torchrun dies, see
+# mmsakd.utils.exit_with_launcher)
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -25,8 +25,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmsakd.compat import check_checkpoint_fits  # noqa: E402
-from mmsakd.utils import launcher_problem  # noqa
-from mmsakd.utils import (CfgOptionsAction, load_config, merge_cfg_options,
+from mmsakd.utils import (CfgOptionsAction, exit_with_launcher,
+                          launcher_problem, load_config, merge_cfg_options,
                           teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
@@ -90,6 +90,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if launcher_problem(args.launcher):
         sys.exit(f'error: {launcher_problem(args.launcher)}')
+    if args.launcher == 'pytorch':
+        exit_with_launcher()
     cfg = merge_args(load_config(args.config), args)
     with checkpoint_errors_name_keys(cfg):
         runner = Runner.from_cfg(cfg)

@@ -6,6 +6,7 @@ MMEngine's Runner.
         [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 import sys
@@ -26,9 +27,10 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mmsakd.compat import checkpoint_is_intact  # noqa: E402
 from mmsakd.utils import check_num_classes  # noqa
-from mmsakd.utils import (CfgOptionsAction, check_teacher_ckpt,
-                          launcher_problem, load_config, merge_cfg_options,
-                          teardown_dist)
+from mmsakd.utils import (CfgOptionsAction, WorkDirLock, WorkDirLocked,
+                          check_teacher_ckpt, exit_with_launcher,
+                          global_rank_from_env, launcher_problem, load_config,
+                          merge_cfg_options, teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -162,13 +164,21 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if launcher_problem(args.launcher):
         sys.exit(f'error: {launcher_problem(args.launcher)}')
+    if args.launcher == 'pytorch':
+        exit_with_launcher()
     cfg = merge_args(load_config(args.config), args)
     check_teacher_ckpt(cfg)
     check_resume(cfg)
-    with checkpoint_errors_name_keys(cfg):
-        runner = Runner.from_cfg(cfg)
-        check_num_classes(runner.model, cfg)
-        runner.train()
+    # one run per work dir; rank 0 holds the lock for the whole job
+    lock = WorkDirLock(cfg.work_dir) if global_rank_from_env() == 0 \
+        else contextlib.nullcontext()
+    try:
+        with lock, checkpoint_errors_name_keys(cfg):
+            runner = Runner.from_cfg(cfg)
+            check_num_classes(runner.model, cfg)
+            runner.train()
+    except WorkDirLocked as error:
+        sys.exit(f'error: {error}')
     teardown_dist()
 
 

@@ -42,3 +42,73 @@ def test_old_checkpoint_without_state_is_fine():
     before = torch.get_rng_state()
     hook.before_train(None)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def _as_rank(monkeypatch, rank, world_size=2):
+    from mmsakd.engine.hooks import rng_state_hook
+    monkeypatch.setattr(rng_state_hook, 'get_rank', lambda: rank)
+    monkeypatch.setattr(rng_state_hook, 'get_world_size', lambda: world_size)
+
+
+def _ranks_checkpoint():
+    """A two-rank checkpoint: rank 1's generators ahead of rank 0's."""
+    states = []
+    for seed in (0, 1):
+        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        states.append(
+            dict(
+                python=random.getstate(),
+                numpy=np.random.get_state(),
+                torch=torch.get_rng_state()))
+    return dict(rng_state=dict(world_size=2, ranks=states))
+
+
+def test_each_rank_resumes_its_own_generators(monkeypatch):
+    checkpoint = _ranks_checkpoint()
+    draws = {}
+    for rank in (0, 1):
+        _as_rank(monkeypatch, rank)
+        hook = RNGStateHook()
+        hook.after_load_checkpoint(SimpleNamespace(_resume=True), checkpoint)
+        hook.before_train(None)
+        draws[rank] = _draw()
+    for rank, seed in ((0, 0), (1, 1)):
+        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        assert draws[rank] == _draw()
+
+
+def test_another_rank_count_keeps_the_seeded_generators(monkeypatch):
+    _as_rank(monkeypatch, 0, world_size=4)
+    hook = RNGStateHook()
+    hook.after_load_checkpoint(
+        SimpleNamespace(_resume=True), _ranks_checkpoint())
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    hook.before_train(None)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_ranks_gather_only_where_a_checkpoint_is_saved(monkeypatch):
+    from mmengine.hooks import CheckpointHook
+
+    from mmsakd.engine.hooks import rng_state_hook
+    _as_rank(monkeypatch, 0)
+    gathered = []
+    monkeypatch.setattr(rng_state_hook, 'all_gather_object',
+                        lambda state: gathered.append(state) or [state] * 2)
+    runner = SimpleNamespace(
+        hooks=[CheckpointHook(interval=2, save_last=False)],
+        epoch=0,
+        max_epochs=4)
+    hook = RNGStateHook()
+    for epoch in range(4):
+        runner.epoch = epoch
+        hook.after_train_epoch(runner)
+        hook.after_train_iter(runner, 0)  # an epoch-based hook: no gather
+        checkpoint = {}
+        hook.before_save_checkpoint(runner, checkpoint)
+        if epoch in (1, 3):  # epochs 2 and 4 are saved
+            assert checkpoint['rng_state']['ranks'][1] is not None
+        else:  # e.g. a best checkpoint in between: rank 0's state only
+            assert checkpoint['rng_state']['ranks'][1] is None
+    assert len(gathered) == 2

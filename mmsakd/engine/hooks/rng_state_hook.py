@@ -1,12 +1,33 @@
 """Save and restore the random number generators across resume."""
+import logging
 import random
 from typing import Optional
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.logging import print_log
 
 from mmsakd.registry import HOOKS
+
+
+def _local_state() -> dict:
+    state = dict(
+        python=random.getstate(),
+        numpy=np.random.get_state(),
+        torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_local_state(state: dict) -> None:
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
 
 
 @HOOKS.register_module()
@@ -15,10 +36,28 @@ class RNGStateHook(Hook):
 
     MMEngine's checkpoints restore weights, optimizer, schedulers and the
     sampler position, but not the generators that data augmentation (python
-    ``random``, numpy) and stochastic model parts (torch: dropout, Gumbel
-    noise) draw from. This hook stores those states in every checkpoint under
-    ``checkpoint['rng_state']`` and puts them back when training resumes, right
-    before the train loop starts (after MMEngine's own re-seeding).
+    ``random``, numpy) and stochastic model parts (torch: dropout, the
+    policy's Gumbel noise) draw from. This hook stores those states in every
+    checkpoint under ``checkpoint['rng_state']`` and puts them back when
+    training resumes, right before the train loop starts (after MMEngine's
+    own re-seeding).
+
+    In distributed training every rank draws from generators of its own
+    (MMEngine seeds them differently when ``diff_rank_seed=True``, and they
+    drift apart anyway: each rank draws Gumbel noise for its own samples).
+    Only rank 0 writes checkpoints, so right before a checkpoint is saved the
+    ranks gather their states, and the checkpoint holds
+    ``dict(world_size=N, ranks=[state of rank 0, ..., state of rank N-1])``;
+    on resume each rank takes its own. A checkpoint resumed with another
+    number of ranks cannot be matched rank to rank: the generators keep their
+    seeded states, with a warning. A single process writes and reads one
+    state, as before (checkpoints of both layouts load in either setting
+    where the rank count matches).
+
+    The gather runs only at the iterations and epochs where a
+    :class:`~mmengine.hooks.CheckpointHook` of the runner saves (its
+    ``interval``, ``save_begin`` and ``save_last``), so distributed training
+    pays one small ``all_gather_object`` per checkpoint, not per step.
 
     The result is exact for epoch-based loops with ``num_workers=0`` or
     non-persistent workers (MMEngine re-seeds workers identically every
@@ -34,16 +73,62 @@ class RNGStateHook(Hook):
 
     def __init__(self) -> None:
         self._pending: Optional[dict] = None
+        self._gathered: Optional[list] = None
+
+    # saving -----------------------------------------------------------------
+    def _gather_if_saving(self, runner, by_epoch: bool) -> None:
+        """Collect every rank's state when a checkpoint is written now."""
+        if get_world_size() == 1 or not self._saves_now(runner, by_epoch):
+            return
+        states = all_gather_object(_local_state())
+        self._gathered = states if get_rank() == 0 else None
+
+    @staticmethod
+    def _saves_now(runner, by_epoch: bool) -> bool:
+        for hook in getattr(runner, 'hooks', ()):
+            if not isinstance(hook, CheckpointHook) or \
+                    hook.by_epoch != by_epoch:
+                continue
+            if by_epoch:
+                due = hook.every_n_epochs(runner, hook.interval,
+                                          hook.save_begin)
+                last = hook.is_last_train_epoch(runner)
+            else:
+                due = hook.every_n_train_iters(runner, hook.interval,
+                                               hook.save_begin)
+                last = hook.is_last_train_iter(runner)
+            if due or (hook.save_last and last):
+                return True
+        return False
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        self._gather_if_saving(runner, by_epoch=False)
+
+    def after_train_epoch(self, runner) -> None:
+        self._gather_if_saving(runner, by_epoch=True)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = dict(
-            python=random.getstate(),
-            numpy=np.random.get_state(),
-            torch=torch.get_rng_state())
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state['cuda'] = torch.cuda.get_rng_state_all()
-        checkpoint[self.KEY] = state
+        gathered, self._gathered = self._gathered, None
+        if gathered is None:
+            if get_world_size() > 1:
+                # a checkpoint written outside the train loop's schedule
+                # (e.g. a best checkpoint): rank 0's own state only, which a
+                # distributed resume does not apply to every rank
+                checkpoint[self.KEY] = dict(
+                    world_size=get_world_size(),
+                    ranks=[_local_state()] + [None] * (get_world_size() - 1))
+            else:
+                checkpoint[self.KEY] = _local_state()
+            return
+        # rank 0's entry taken now, as a single process takes it
+        gathered[0] = _local_state()
+        checkpoint[self.KEY] = dict(world_size=len(gathered), ranks=gathered)
 
+    # resuming ---------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if getattr(runner, '_resume', False):
             self._pending = checkpoint.get(self.KEY)
@@ -52,8 +137,21 @@ class RNGStateHook(Hook):
         state, self._pending = self._pending, None
         if state is None:
             return
-        random.setstate(state['python'])
-        np.random.set_state(state['numpy'])
-        torch.set_rng_state(state['torch'])
-        if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state['cuda'])
+        world_size, rank = get_world_size(), get_rank()
+        if 'ranks' not in state:  # written by a single process
+            saved = 1
+            mine = state if world_size == 1 else None
+        else:
+            saved = state['world_size']
+            mine = state['ranks'][rank] if saved == world_size else None
+        if mine is None:
+            print_log(
+                f'RNGStateHook: the checkpoint holds the random states of '
+                f'{saved} process(es), this run has {world_size}; rank '
+                f'{rank} keeps its seeded generators, so the resumed run '
+                'does not draw the same random numbers as an uninterrupted '
+                'one.',
+                logger='current',
+                level=logging.WARNING)
+            return
+        _set_local_state(mine)
