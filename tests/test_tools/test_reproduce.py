@@ -297,6 +297,115 @@ def test_an_interrupted_run_is_resumed_and_a_failed_one_shows_its_log(
         pipeline.train('student', 1, str(tmp_path / 'student' / 'seed_1'))
 
 
+def _student_pipeline(tmp_path, epochs=1):
+    """A pipeline of one run, the student alone for ``epochs`` epochs, and
+    its work dir holding the command it was started with."""
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'')
+    args = tool.parse_args(DEMO[:-4] + [
+        '--methods', 'student', '--seeds', '0', '--epochs',
+        str(epochs), '--teacher-ckpt',
+        str(teacher), '--no-print', '--out',
+        str(tmp_path / 'out')
+    ])
+    pipeline = tool.Pipeline(args)
+    work_dir = tmp_path / 'out' / 'student' / 'seed_0'
+    work_dir.mkdir(parents=True)
+    cmd = pipeline.command('student', str(work_dir), 0, str(teacher))
+    (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    return pipeline, work_dir
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError('the run was trained again')
+
+
+def test_a_cached_result_the_logs_contradict_is_rewritten_from_them(
+        tmp_path, monkeypatch, capsys):
+    pipeline, work_dir = _student_pipeline(tmp_path)
+    _write_scalars(
+        str(work_dir), '20260101_000000',
+        [_train(1, 0.2), _val(1, 3.1)])
+    done = work_dir / 'reproduce_result.json'
+    cached = tool.read_run(str(work_dir), 1)
+    done.write_text(json.dumps({**cached, 'top1': 99.9, 'wall_s': 5.0}))
+    monkeypatch.setattr(tool.subprocess, 'run', _no_training)
+    summary = pipeline.run()
+    (row, ) = [r for r in summary['rows'] if r['method'] == 'student']
+    assert [r['top1'] for r in row['runs']] == [3.1]
+    assert row['top1_mean'] == 3.1
+    saved = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert saved['rows'] == summary['rows']
+    err = capsys.readouterr().err
+    assert f'warning: {done} disagrees with the metrics the run logged' in err
+    assert 'top1 99.9 cached, 3.1 logged' in err
+    assert json.loads(done.read_text()) == cached
+    # rewritten: the next time it is used as it is
+    assert pipeline.train('student', 0, str(work_dir)) == cached
+    assert 'warning' not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('content', ['{"top1": 99', '[99.9]'])
+def test_a_cached_result_that_is_not_one_is_rewritten_from_the_logs(
+        tmp_path, monkeypatch, capsys, content):
+    pipeline, work_dir = _student_pipeline(tmp_path)
+    _write_scalars(
+        str(work_dir), '20260101_000000',
+        [_train(1, 0.2), _val(1, 3.1)])
+    done = work_dir / 'reproduce_result.json'
+    done.write_text(content)
+    monkeypatch.setattr(tool.subprocess, 'run', _no_training)
+    assert pipeline.train('student', 0, str(work_dir))['top1'] == 3.1
+    err = capsys.readouterr().err
+    assert f'{done} disagrees' in err and 'it is not a result' in err
+    assert json.loads(done.read_text())['top1'] == 3.1
+
+
+def test_a_cached_result_the_logs_confirm_is_used(tmp_path, monkeypatch,
+                                                  capsys):
+    pipeline, work_dir = _student_pipeline(tmp_path)
+    _write_scalars(
+        str(work_dir), '20260101_000000',
+        [_train(1, 0.2), _val(1, 3.1, 80.0)])
+    done = work_dir / 'reproduce_result.json'
+    cached = {**tool.read_run(str(work_dir), 1), 'wall_s': 5.0}
+    done.write_text(json.dumps(cached))
+    monkeypatch.setattr(tool.subprocess, 'run', _no_training)
+    assert pipeline.train('student', 0, str(work_dir)) == cached
+    assert capsys.readouterr().err == ''
+    assert json.loads(done.read_text()) == cached
+
+
+@pytest.mark.parametrize('logged, reason', [
+    ([], 'logged nothing'),
+    ([_train(1, 0.2)], 'never validated'),
+])
+def test_a_cached_result_without_logs_to_check_it_is_ignored(
+        tmp_path, monkeypatch, capsys, logged, reason):
+    pipeline, work_dir = _student_pipeline(tmp_path, epochs=2)
+    if logged:
+        _write_scalars(str(work_dir), '20260101_000000', logged)
+    (work_dir / 'last_checkpoint').write_text('epoch_1.pth')
+    done = work_dir / 'reproduce_result.json'
+    done.write_text(json.dumps(dict(top1=99.9, epoch=2)))
+    seen = []
+
+    def fake_train(cmd, cwd, stdout, stderr):
+        seen.append(cmd)
+        _write_scalars(
+            str(work_dir), '20260101_010000',
+            [_train(2, 0.2), _val(2, 3.1)])
+        return tool.subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(tool.subprocess, 'run', fake_train)
+    run = pipeline.train('student', 0, str(work_dir))
+    assert run['top1'] == 3.1 and seen[0][-1] == '--resume'
+    err = capsys.readouterr().err
+    assert f'warning: {done} is ignored: the run has no complete logs' in err
+    assert reason in err
+    assert json.loads(done.read_text())['top1'] == 3.1
+
+
 @pytest.mark.slow
 def test_run_as_a_file_it_imports_the_other_tools_as_the_tools_package(
         tmp_path):
@@ -314,8 +423,11 @@ def test_run_as_a_file_it_imports_the_other_tools_as_the_tools_package(
     work_dir.mkdir(parents=True)
     cmd = pipeline.command('sakd', str(work_dir), 0, str(teacher))
     (work_dir / 'reproduce_command.json').write_text(json.dumps(cmd[2:]))
+    _write_scalars(
+        str(work_dir), '20260101_000000',
+        [_train(1, 0.1), _val(1, 50.0, 90.0)])
     (work_dir / 'reproduce_result.json').write_text(
-        json.dumps(dict(top1=50.0, teacher_top1=90.0, time_per_iter_s=0.1)))
+        json.dumps(tool.read_run(str(work_dir), 1)))
     (work_dir / 'spot_statistics.json').write_text(
         json.dumps([
             dict(kind='window', epoch=1, iter=1, a=0.5, logits=1.0),

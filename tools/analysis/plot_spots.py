@@ -20,17 +20,30 @@ that file from one or more work dirs and writes two PNG figures:
 A work dir may also be given as the path of the JSON file itself. Both
 figures are ``WIDTH * DPI`` x ``HEIGHT * DPI`` pixels (8 x 4.5 inches at
 100 dpi by default) and go to ``--out`` (default: the first work dir).
+
+Every file is checked before anything is drawn: each rate must be a number
+in [0, 1], ``epoch`` and ``iter`` ints >= 0. The figures are drawn in
+memory and only then written, each to a temporary file in ``--out`` that
+replaces the figure when complete, so an error leaves the folder as it was.
 """
 import argparse
+import contextlib
+import io
 import json
 import os
 import os.path as osp
 import sys
+import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 FILENAME = 'spot_statistics.json'
 META_KEYS = ('kind', 'epoch', 'iter')
 FIGURES = ('spot_rates.png', 'spot_heatmap.png')
+# figure size in inches, dpi, and the pixels of one figure (RGBA in memory:
+# 4 bytes per pixel while it is drawn)
+SIZE_RANGE = (1.0, 100.0)
+DPI_RANGE = (10, 1000)
+MAX_MEGAPIXELS = 50
 
 
 class SpotStatisticsError(ValueError):
@@ -56,7 +69,9 @@ def load_rows(work_dir: str) -> List[dict]:
 
     Raises:
         SpotStatisticsError: If the file is missing, empty, not JSON or
-            holds rows without ``kind``/``epoch``/``iter`` or spot rates.
+            holds rows without ``kind``/``epoch``/``iter`` or spot rates,
+            with an ``epoch`` or ``iter`` that is not an int >= 0, or with a
+            rate that is not a number in [0, 1].
     """
     path = stats_path(work_dir)
     if not osp.isfile(path):
@@ -91,7 +106,40 @@ def load_rows(work_dir: str) -> List[dict]:
             raise SpotStatisticsError(
                 f'{path}: row {i} is {row!r}, expected kind '
                 "'window' or 'epoch', epoch, iter and one rate per spot")
+        check_row(row, f'{path}: row {i}')
     return sorted(rows, key=lambda r: (r['iter'], r['kind'] == 'epoch'))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_row(row: dict, where: str) -> None:
+    """Check the ``epoch``/``iter`` and the spot rates of one row.
+
+    Args:
+        row (dict): A row with ``kind``, ``epoch``, ``iter`` and spot rates.
+        where (str): The file and row, for the message.
+
+    Raises:
+        SpotStatisticsError: If ``epoch`` or ``iter`` is not an int >= 0,
+            or a rate is not a real number in [0, 1] (strings, bools, NaN
+            and infinities included).
+    """
+    for key in ('epoch', 'iter'):
+        value = row[key]
+        if not (isinstance(value, int) and not isinstance(value, bool)
+                and value >= 0):
+            raise SpotStatisticsError(
+                f'{where} has {key} {value!r}, expected an int >= 0')
+    for spot in spots_of([row]):
+        rate = row[spot]
+        # NaN fails both comparisons; ints of any size compare exactly
+        if not (_is_number(rate) and 0 <= rate <= 1):
+            raise SpotStatisticsError(
+                f"{where} ({row['kind']}, epoch {row['epoch']}, iter "
+                f"{row['iter']}): spot {spot!r} has rate {rate!r}, expected "
+                'a number in [0, 1] (the share of samples distilled there)')
 
 
 def spots_of(rows: Sequence[dict]) -> List[str]:
@@ -219,17 +267,96 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=float,
         default=(8.0, 4.5),
         metavar=('WIDTH', 'HEIGHT'),
-        help='figure size in inches')
-    parser.add_argument('--dpi', type=int, default=100)
+        help=f'figure size in inches, each in [{SIZE_RANGE[0]:g}, '
+        f'{SIZE_RANGE[1]:g}]')
+    parser.add_argument(
+        '--dpi',
+        type=int,
+        default=100,
+        help=f'in [{DPI_RANGE[0]}, {DPI_RANGE[1]}]; at most '
+        f'{MAX_MEGAPIXELS} megapixels a figure')
     args = parser.parse_args(argv)
     if args.names is not None and len(args.names) != len(args.work_dirs):
         parser.error(f'--names gives {len(args.names)} names for '
                      f'{len(args.work_dirs)} work dirs; give one per work '
                      'dir or leave it out')
-    if args.dpi < 10 or min(args.size) <= 0:
-        parser.error(f'--dpi must be >= 10 and --size positive, got dpi '
-                     f'{args.dpi} and size {list(args.size)}')
+    low, high = SIZE_RANGE
+    if not all(low <= side <= high for side in args.size):  # NaN fails too
+        parser.error(f'--size {" ".join(f"{s:g}" for s in args.size)}: '
+                     f'width and height must be in [{low:g}, {high:g}] '
+                     'inches')
+    low, high = DPI_RANGE
+    if not low <= args.dpi <= high:
+        parser.error(f'--dpi {args.dpi}: expected an int in [{low}, {high}]')
+    width, height = (round(side * args.dpi) for side in args.size)
+    if width * height > MAX_MEGAPIXELS * 1e6:
+        parser.error(
+            f'--size {" ".join(f"{s:g}" for s in args.size)} at --dpi '
+            f'{args.dpi} is {width} x {height} pixels '
+            f'({width * height / 1e6:.1f} megapixels), more than the limit '
+            f'of {MAX_MEGAPIXELS} megapixels per figure; lower --size or '
+            '--dpi')
     return args
+
+
+def render(fig) -> bytes:
+    """A figure as PNG bytes, at its own size and dpi.
+
+    No tight bounding box, so the image is exactly ``WIDTH * DPI`` x
+    ``HEIGHT * DPI`` pixels.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png')
+    return buffer.getvalue()
+
+
+def write_files(out: str, files: Dict[str, bytes]) -> List[str]:
+    """Write the files into ``out`` (created if missing), none partially.
+
+    Each file is written to a temporary file in ``out`` first; only when
+    all are complete do they replace their targets (``os.replace``). On an
+    error the temporary files and the folders created here are removed and
+    the existing files are left as they were.
+
+    Returns:
+        list[str]: The paths written.
+
+    Raises:
+        OSError: If a folder or file cannot be written.
+    """
+    created = []
+    parent = osp.abspath(out)
+    while not osp.exists(parent):
+        created.append(parent)
+        parent = osp.dirname(parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    temps: Dict[str, str] = {}
+    try:
+        os.makedirs(out, exist_ok=True)
+        for name, data in files.items():
+            fd, temp = tempfile.mkstemp(
+                prefix=f'.{name}.', suffix='.tmp', dir=out)
+            temps[name] = temp
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+            # the permissions of a file opened the usual way, not mkstemp's
+            os.chmod(temp, 0o666 & ~umask)
+        paths = []
+        for name, temp in list(temps.items()):
+            path = osp.join(out, name)
+            os.replace(temp, path)
+            del temps[name]
+            paths.append(path)
+        return paths
+    except BaseException:
+        for temp in temps.values():
+            with contextlib.suppress(OSError):
+                os.remove(temp)
+        for folder in created:  # the deepest first; only if left empty
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -243,12 +370,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'plot_spots: {e}', file=sys.stderr)
         return 1
     out = args.out or osp.dirname(osp.abspath(stats_path(args.work_dirs[0])))
-    os.makedirs(out, exist_ok=True)
-    for name, make in zip(FIGURES, (rates_figure, heatmap_figure)):
-        path = osp.join(out, name)
-        # the figure's own size and dpi: no tight bounding box, so the
-        # image is exactly WIDTH * DPI x HEIGHT * DPI pixels
-        make(runs, args.title, args.size, args.dpi).savefig(path, format='png')
+    if osp.exists(out) and not osp.isdir(out):
+        print(
+            f'plot_spots: --out {out} is a file, expected a folder',
+            file=sys.stderr)
+        return 1
+    # drawn in memory first: nothing is written unless both figures are
+    figures = {
+        name: render(make(runs, args.title, args.size, args.dpi))
+        for name, make in zip(FIGURES, (rates_figure, heatmap_figure))
+    }
+    try:
+        paths = write_files(out, figures)
+    except OSError as e:
+        print(
+            f'plot_spots: cannot write the figures into {out}: {e}',
+            file=sys.stderr)
+        return 1
+    for path in paths:
         print(path)
     return 0
 

@@ -35,9 +35,13 @@ baseline builds its networks from (``model.teacher.cfg_path``,
 Each run keeps its own work dir (``<out>/teacher``, ``<out>/<method>/
 seed_<seed>``). Running the same command again reuses the runs that finished
 and resumes the ones that were interrupted (exactly, see ``RNGStateHook``);
-a work dir that holds a run with other settings is an error. The summary is
-rewritten after every run, so an interrupted pipeline leaves a partial
-table.
+a work dir that holds a run with other settings is an error. The result of a
+finished run is kept in its ``reproduce_result.json``, but only used while
+it agrees with the metrics the run logged: one that does not is rewritten
+from the logs, and one whose run has no complete logs to check it against is
+ignored (the run is trained again, resumed from its last checkpoint if it
+has one); both with a warning. The summary is rewritten after every run, so
+an interrupted pipeline leaves a partial table.
 
 The final top-1 is read from MMEngine's ``<work_dir>/<timestamp>/vis_data/
 scalars.json`` (one per launch; a resumed run has several): the last row
@@ -49,6 +53,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import os.path as osp
 import statistics
@@ -353,6 +358,72 @@ def read_run(work_dir: str, max_epochs: Optional[int] = None) -> dict:
         time_per_iter_s=statistics.median(times) if times else None)
 
 
+def _same(cached, logged) -> bool:
+    """Whether a cached value is the logged one (floats to rounding)."""
+    if isinstance(cached, bool) or isinstance(logged, bool):
+        return cached is logged
+    numbers = (int, float)
+    if isinstance(cached, numbers) and isinstance(logged, numbers):
+        return math.isclose(cached, logged, rel_tol=1e-9, abs_tol=1e-12)
+    return cached == logged
+
+
+def checked_result(path: str,
+                   logged: Optional[dict],
+                   why: str = '') -> Optional[dict]:
+    """The result cached in a run's ``reproduce_result.json``, if the
+    metrics the run logged confirm it.
+
+    Each value :func:`read_run` gives must be the logged one; other keys
+    (the pipeline's ``wall_s``) are kept. A cache the logs contradict, or
+    that is not a JSON object, is rewritten from ``logged``; one that
+    cannot be checked (``logged`` is None) is removed. Both are warned
+    about on stderr.
+
+    Args:
+        path (str): The ``reproduce_result.json`` of a run.
+        logged (dict, optional): :func:`read_run` of the run, None when its
+            logs are missing or incomplete.
+        why (str): Why ``logged`` is None, for the warning.
+
+    Returns:
+        dict, optional: The result to use: the cache if it agrees, the
+        logged metrics if it does not, None when the run must be trained
+        again.
+    """
+    try:
+        with open(path) as f:
+            cached = json.load(f)
+        if not isinstance(cached, dict):
+            raise ValueError(f'a {type(cached).__name__}, not an object')
+    except ValueError as e:
+        cached, wrong = None, f'it is not a result ({e})'
+    else:
+        wrong = ''
+    if logged is None:
+        print(
+            f'warning: {path} is ignored: the run has no complete logs to '
+            f'check it against ({why}); training the run again',
+            file=sys.stderr)
+        os.remove(path)
+        return None
+    if cached is not None:
+        wrong = ', '.join(f'{k} {cached.get(k)!r} cached, {v!r} logged'
+                          for k, v in logged.items()
+                          if not _same(cached.get(k), v))
+        if not wrong:
+            return cached
+    logs = osp.join(
+        osp.dirname(path), '<timestamp>', 'vis_data', 'scalars.json')
+    print(
+        f'warning: {path} disagrees with the metrics the run logged in '
+        f'{logs}: {wrong}; using the logged ones and rewriting the file',
+        file=sys.stderr)
+    with open(path, 'w') as f:
+        json.dump(logged, f, indent=1)
+    return logged
+
+
 def last_spot_rates(work_dir: str) -> Optional[Dict[str, float]]:
     """The distillation rate of every spot over the last epoch of a
     spot-adaptive run (``SpotStatisticsHook``'s last epoch row), None when
@@ -450,13 +521,15 @@ class Pipeline:
                         f'{work_dir} holds a {kind} run with other settings '
                         f'(see {record}); pass another --out or remove that '
                         'folder')
-            if osp.isfile(done):
-                with open(done) as f:
-                    return json.load(f)
             try:
-                return read_run(work_dir, max_epochs)
-            except (FileNotFoundError, ValueError):
-                resume = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+                logged, why = read_run(work_dir, max_epochs), ''
+            except (FileNotFoundError, ValueError) as e:
+                logged, why = None, str(e)
+            if osp.isfile(done):
+                logged = checked_result(done, logged, why)
+            if logged is not None:
+                return logged
+            resume = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
         os.makedirs(work_dir, exist_ok=True)
         with open(record, 'w') as f:
             json.dump(cmd[2:], f, indent=1)
