@@ -1,7 +1,9 @@
 """Helpers shared by the tests."""
+import contextlib
 import os
 import os.path as osp
 import pickle
+import signal
 import subprocess
 import sys
 
@@ -71,3 +73,20 @@ def write_fake_cifar100(root: str,
                 'coarse_label_names': [f's{i}' for i in range(20)]
             }, f)
     return root
+
+
+@contextlib.contextmanager
+def within(seconds: int):
+    """Fail with ``TimeoutError`` instead of hanging when the block runs
+    longer than ``seconds`` (SIGALRM, so also inside a blocking ``open``)."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f'still running after {seconds} s')
+
+    handler = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, handler)

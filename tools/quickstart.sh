@@ -56,7 +56,7 @@ if [ "$WORK" = work_dirs/demo ]; then
 fi
 
 SAKD_CKPT="$WORK/sakd/seed_$SEED/epoch_$EPOCHS.pth"
-STUDENT_CKPT="${SAKD_CKPT%.pth}_student.pth"
+STUDENT_CKPT="$WORK/sakd/seed_$SEED/student_epoch_$EPOCHS.pth"
 LOG="$WORK/student_test.log"
 echo "== the spot-adaptive student alone: exported to $STUDENT_CKPT, evaluated with configs/demo/resnet20_digits.py (log: $LOG)"
 if ! { "$PY" tools/model_converters/convert_kd_ckpt_to_student.py "$SAKD_CKPT" &&

@@ -24,7 +24,7 @@ except ModuleNotFoundError as e:  # a fresh clone, before the install step
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmsakd.compat import check_checkpoint_fits  # noqa: E402
+from mmsakd.compat import check_checkpoint_fits, not_a_regular_file  # noqa
 from mmsakd.utils import (CfgOptionsAction, exit_with_launcher,
                           launcher_problem, load_config, merge_cfg_options,
                           teardown_dist)
@@ -64,7 +64,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    if not osp.isfile(args.checkpoint):
+    kind = not_a_regular_file(args.checkpoint)
+    if kind not in (None, 'missing'):
+        raise ValueError(f'checkpoint {args.checkpoint!r} is {kind}, not a '
+                         'regular file; pass the path of a .pth file '
+                         'written by tools/train.py')
+    if kind == 'missing':
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist; pass the path '
             'of a .pth file written by tools/train.py')

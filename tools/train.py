@@ -25,7 +25,7 @@ except ModuleNotFoundError as e:  # a fresh clone, before the install step
 from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmsakd.compat import checkpoint_is_intact  # noqa: E402
+from mmsakd.compat import checkpoint_is_intact, not_a_regular_file  # noqa
 from mmsakd.utils import check_num_classes  # noqa
 from mmsakd.utils import (CfgOptionsAction, WorkDirLock, WorkDirLocked,
                           check_teacher_ckpt, exit_with_launcher,
@@ -151,10 +151,13 @@ def check_resume(cfg: Config) -> None:
     fix = ('Pass an existing checkpoint, or --resume without a value to '
            'resume the newest intact checkpoint of the work dir '
            f'({cfg.work_dir}).')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'--resume {path}: no such checkpoint file'
-            f'{" (it is a directory)" if osp.isdir(path) else ""}. {fix}')
+    kind = not_a_regular_file(path)
+    if kind == 'missing':
+        raise FileNotFoundError(f'--resume {path}: no such checkpoint file. '
+                                f'{fix}')
+    if kind is not None:  # a FIFO would block, /dev/zero read for ever
+        raise ValueError(f'--resume {path}: it is {kind}, not a regular '
+                         f'checkpoint file. {fix}')
     if not checkpoint_is_intact(path):
         raise ValueError(
             f'--resume {path}: the checkpoint is truncated or corrupt. {fix}')

@@ -18,7 +18,8 @@ works around, idempotent, and a no-op where it is not needed:
 
 :func:`apply_compat_patches` runs when :mod:`mmsakd` is imported.
 """
-from .atomic_checkpoint import (checkpoint_is_intact, newest_intact_checkpoint,
+from .atomic_checkpoint import (RUN_CHECKPOINT, checkpoint_is_intact,
+                                newest_intact_checkpoint, not_a_regular_file,
                                 patch_atomic_checkpoints)
 from .checkpoint import (CheckpointLoadError,
                          allow_mmengine_checkpoint_globals, restricted_getattr,
@@ -37,7 +38,7 @@ __all__ = [
     'patch_mmrazor_quantization_imports', 'check_checkpoint_fits',
     'patch_strict_teacher_loading', 'checkpoint_is_intact',
     'newest_intact_checkpoint', 'patch_atomic_checkpoints',
-    'patch_connector_init'
+    'not_a_regular_file', 'RUN_CHECKPOINT', 'patch_connector_init'
 ]
 
 

@@ -17,10 +17,21 @@ This module patches, for local paths:
   mmengine.
 * ``find_latest_checkpoint`` (``--resume auto`` / ``resume=True`` without a
   path): when ``last_checkpoint`` names a missing or truncated file, it
-  falls back to the newest intact ``*.pth`` of the work dir that is not a
-  ``best_*`` checkpoint (those hold no optimizer state), with a warning; when
-  there is nothing to resume it warns, naming the directory searched, and
-  returns ``None`` (training starts from scratch, as upstream).
+  falls back to the newest intact checkpoint of the run itself, named
+  ``epoch_<N>.pth`` or ``iter_<N>.pth`` as mmengine's ``CheckpointHook``
+  names them, with a warning: ``best_*`` checkpoints hold no optimizer
+  state, and other ``.pth`` files in the work dir (a student exported by
+  ``tools/model_converters/convert_kd_ckpt_to_student.py``, a copied
+  teacher) are not this run's state. When there is nothing to resume it
+  warns, naming the directory searched, and returns ``None`` (training
+  starts from scratch, as upstream).
+
+Only regular files are read. A FIFO, a device or a socket given as a
+checkpoint (``--resume PATH``, a ``last_checkpoint`` that names one, or a
+``last_checkpoint`` that is one) would block for ever or read without end
+(``/dev/zero``); :func:`not_a_regular_file` says what such a path is,
+:func:`checkpoint_is_intact` is False for it without opening it, and
+``--resume auto`` skips it with a warning.
 
 A checkpoint counts as intact when it is a complete zip archive whose
 records all pass their CRC check (the format ``torch.save`` writes); a
@@ -32,15 +43,46 @@ import glob
 import logging
 import os
 import os.path as osp
+import re
+import stat
 import uuid
 import zipfile
 from typing import Optional
 
 _PATCHED_ATTR = '_mmsakd_atomic_patched'
+# the names mmengine's CheckpointHook gives the checkpoints of a run
+RUN_CHECKPOINT = re.compile(r'(epoch|iter)_\d+\.pth')
+
+_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'),
+          (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+def not_a_regular_file(path: str) -> Optional[str]:
+    """What ``path`` is when it is not a regular file, without opening it.
+
+    Returns:
+        str or None: ``'missing'``, ``'a FIFO'``, ``'a character device'``,
+        ``'a directory'``, ... or None for a regular file (or a link to
+        one).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return 'missing'
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return 'not a regular file'
 
 
 def checkpoint_is_intact(path: str) -> bool:
-    """Whether ``path`` is a complete ``torch.save`` zip archive."""
+    """Whether ``path`` is a regular file holding a complete
+    ``torch.save`` zip archive."""
+    if not_a_regular_file(path) is not None:
+        return False  # never open a FIFO or a device
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.testzip() is None
@@ -48,15 +90,19 @@ def checkpoint_is_intact(path: str) -> bool:
         return False
 
 
-def newest_intact_checkpoint(directory: str,
-                             pattern: str = '*.pth',
-                             exclude: str = 'best_*') -> Optional[str]:
+def newest_intact_checkpoint(
+        directory: str,
+        pattern: str = '*.pth',
+        exclude: str = 'best_*',
+        name: Optional[re.Pattern] = None) -> Optional[str]:
     """The most recently written intact checkpoint of ``directory``.
 
     Args:
         directory (str): Where to look (not recursive).
         pattern (str): Glob of the candidate file names.
         exclude (str): Glob of file names to skip ('' to skip none).
+        name (re.Pattern, optional): When given, a candidate's file name
+            must match it whole (e.g. :data:`RUN_CHECKPOINT`).
 
     Returns:
         str or None: The path, or None when no candidate is intact.
@@ -64,7 +110,8 @@ def newest_intact_checkpoint(directory: str,
     candidates = [
         p for p in glob.glob(osp.join(glob.escape(directory), pattern))
         if osp.isfile(p)
-        and not (exclude and fnmatch.fnmatch(osp.basename(p), exclude))
+        and not (exclude and fnmatch.fnmatch(osp.basename(p), exclude)) and (
+            name is None or name.fullmatch(osp.basename(p)))
     ]
     candidates.sort(key=osp.getmtime, reverse=True)
     for path in candidates:
@@ -123,14 +170,20 @@ def find_latest_checkpoint(path: str) -> Optional[str]:
     """``--resume auto``: the checkpoint to resume in work dir ``path``."""
     record = osp.join(path, 'last_checkpoint')
     named = None
-    if osp.isfile(record):
+    record_kind = not_a_regular_file(record)
+    if record_kind is None:
         with open(record) as f:
             named = f.read().strip() or None
     if named is not None and checkpoint_is_intact(named):
         return named
-    fallback = newest_intact_checkpoint(path)
+    fallback = newest_intact_checkpoint(path, name=RUN_CHECKPOINT)
+    if record_kind not in (None, 'missing'):
+        _warn(f'--resume auto: {record} is {record_kind}, not a regular '
+              'file; it is not read (delete it).')
     if named is not None:
-        state = 'missing' if not osp.exists(named) else 'truncated or corrupt'
+        kind = not_a_regular_file(named)
+        state = ('truncated or corrupt' if kind is None else
+                 kind if kind == 'missing' else f'{kind}, not a regular file')
         found = (f'resuming from {fallback}, the newest intact checkpoint '
                  'there, instead' if fallback else
                  'no intact checkpoint is left there: training starts from '
@@ -144,7 +197,8 @@ def find_latest_checkpoint(path: str) -> Optional[str]:
     else:
         _warn('--resume auto: nothing to resume in work dir '
               f'{osp.abspath(path)} (no last_checkpoint file, no intact '
-              '*.pth): training starts from scratch. Check --work-dir, or '
+              'epoch_<N>.pth or iter_<N>.pth): training starts from '
+              'scratch. Check --work-dir, or '
               'pass the checkpoint with --resume PATH.')
     return fallback
 

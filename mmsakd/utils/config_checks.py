@@ -5,6 +5,8 @@ from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
+from mmsakd.compat.atomic_checkpoint import not_a_regular_file
+
 _REMOTE_PREFIXES = ('http://', 'https://', 's3://', 'open-mmlab://',
                     'torchvision://', 'modelzoo://', 'mmcls://')
 
@@ -39,6 +41,7 @@ def check_teacher_ckpt(cfg: Config) -> None:
 
     Raises:
         FileNotFoundError: When a local path does not exist.
+        ValueError: When it is not a regular file (a FIFO, a device...).
     """
     model = cfg.get('model', None)
     if model is None:
@@ -46,8 +49,12 @@ def check_teacher_ckpt(cfg: Config) -> None:
     for key, path in _pretrained_checkpoints(model, 'model'):
         if not path or path.startswith(_REMOTE_PREFIXES):
             continue
-        if osp.isfile(osp.expanduser(path)):
+        kind = not_a_regular_file(osp.expanduser(path))
+        if kind is None:
             continue
+        if kind != 'missing':  # a FIFO would block, a device read for ever
+            raise ValueError(f'{key}={path!r} is {kind}, not a regular '
+                             'checkpoint file; point it at the .pth file.')
         if key == 'model.teacher_ckpt':
             fix = ('Train the teacher first (python tools/train.py <teacher '
                    'config>), then point model.teacher_ckpt at its '

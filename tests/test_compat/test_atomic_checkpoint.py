@@ -1,4 +1,5 @@
 import contextlib
+import fnmatch
 import logging
 import os
 import os.path as osp
@@ -12,8 +13,10 @@ from mmengine.logging import MMLogger
 from mmengine.runner import checkpoint as checkpoint_module
 from mmengine.runner import runner as runner_module
 
-from mmsakd.compat import (checkpoint_is_intact, newest_intact_checkpoint,
+from mmsakd.compat import (RUN_CHECKPOINT, checkpoint_is_intact,
+                           newest_intact_checkpoint, not_a_regular_file,
                            patch_atomic_checkpoints)
+from tests.helpers import within
 from tests.test_engine.toy_runner import toy_runner
 
 BIG = dict(state_dict=dict(w=torch.ones(256, 1024)))  # 1 MiB
@@ -137,8 +140,69 @@ def test_resume_auto_with_nothing_to_resume_says_where_it_looked(
         tmp_path, warnings_of_mmengine):
     assert runner_module.find_latest_checkpoint(str(tmp_path)) is None
     assert (f'--resume auto: nothing to resume in work dir {tmp_path} (no '
-            'last_checkpoint file, no intact *.pth): training starts from '
-            'scratch.') in warnings_of_mmengine.text
+            'last_checkpoint file, no intact epoch_<N>.pth or iter_<N>.pth): '
+            'training starts from scratch.') in warnings_of_mmengine.text
+
+
+def test_resume_auto_never_picks_an_exported_student(tmp_path,
+                                                     warnings_of_mmengine):
+    work_dir = _work_dir(tmp_path)
+    # newer and intact, but not one of the run's checkpoints
+    for name in ('student_epoch_2.pth', 'epoch_2_student.pth', 'teacher.pth'):
+        torch.save(dict(state_dict={}), tmp_path / name)
+        os.utime(tmp_path / name, (time.time() + 10, time.time() + 10))
+    assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
+        work_dir, 'epoch_1.pth')
+    assert f'resuming from {work_dir}/epoch_1.pth' in warnings_of_mmengine.text
+
+
+def test_resume_auto_falls_back_to_iter_checkpoints(tmp_path):
+    for i, name in enumerate(('iter_500.pth', 'iter_1000.pth')):
+        torch.save(dict(i=i), tmp_path / name)
+        os.utime(tmp_path / name, (time.time() + i, time.time() + i))
+    assert runner_module.find_latest_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'iter_1000.pth')
+
+
+def test_the_converter_default_output_is_not_a_run_checkpoint():
+    from tools.model_converters.convert_kd_ckpt_to_student import output_path
+    out = osp.basename(output_path('work_dirs/x/epoch_240.pth'))
+    assert out == 'student_epoch_240.pth'
+    assert not RUN_CHECKPOINT.fullmatch(out)
+    assert not fnmatch.fnmatch(out, 'epoch_*.pth')
+
+
+@pytest.mark.parametrize('odd', ['fifo', '/dev/zero'])
+def test_resume_auto_never_opens_an_odd_file(tmp_path, warnings_of_mmengine,
+                                             odd):
+    work_dir = _work_dir(tmp_path)
+    if odd == 'fifo':
+        target = str(tmp_path / 'epoch_3.pth')
+        os.mkfifo(target)
+        kind = 'a FIFO'
+    else:
+        target, kind = odd, 'a character device'
+    with open(tmp_path / 'last_checkpoint', 'w') as f:
+        f.write(target)
+    with within(10):  # a FIFO blocks, /dev/zero reads without end
+        found = runner_module.find_latest_checkpoint(work_dir)
+    assert found == osp.join(work_dir, 'epoch_1.pth')
+    assert (f'names {target}, which is {kind}, not a regular file; resuming '
+            f'from {work_dir}/epoch_1.pth') in warnings_of_mmengine.text
+    assert not_a_regular_file(target) == kind
+    assert not checkpoint_is_intact(target)
+
+
+def test_resume_auto_never_reads_a_last_checkpoint_that_is_a_fifo(
+        tmp_path, warnings_of_mmengine):
+    work_dir = _work_dir(tmp_path)
+    os.remove(tmp_path / 'last_checkpoint')
+    os.mkfifo(tmp_path / 'last_checkpoint')
+    with within(10):
+        found = runner_module.find_latest_checkpoint(work_dir)
+    assert found == osp.join(work_dir, 'epoch_1.pth')
+    assert (f'{work_dir}/last_checkpoint is a FIFO, not a regular file; it '
+            'is not read') in warnings_of_mmengine.text
 
 
 def test_newest_intact_checkpoint_by_pattern(tmp_path):

@@ -73,7 +73,7 @@ def test_exports_the_student_alone_and_keeps_meta(student, tmp_path, capsys):
     torch.save(distill_checkpoint(state), src)
 
     assert tool.main([src]) == 0
-    out = str(tmp_path / 'epoch_3_student.pth')
+    out = str(tmp_path / 'student_epoch_3.pth')
     printed = capsys.readouterr().out
     assert f'to {out}' in printed
     assert 'teacher.* (1)' in printed and 'sakd_policy.* (1)' in printed
@@ -101,7 +101,7 @@ def test_out_path_folder_or_file(student, tmp_path):
     src = str(tmp_path / 'best.pth')
     torch.save(distill_checkpoint(state), src)
     assert tool.main([src, '--out-path', str(tmp_path / 'new')]) == 0
-    assert osp.isfile(tmp_path / 'new' / 'best_student.pth')
+    assert osp.isfile(tmp_path / 'new' / 'student_best.pth')
     assert tool.main([src, '--out-path', str(tmp_path / 'r20.pth')]) == 0
     assert osp.isfile(tmp_path / 'r20.pth')
     # nothing left behind by the atomic write
@@ -119,7 +119,7 @@ def test_baseline_checkpoint(tmp_path):
                 'teacher.head.fc.bias': torch.zeros(3)
             }), src)
     assert tool.main([src]) == 0
-    exported = torch.load(str(tmp_path / 'kd_student.pth'), weights_only=True)
+    exported = torch.load(str(tmp_path / 'student_kd.pth'), weights_only=True)
     assert list(exported['state_dict']) == ['head.fc.bias']
     assert torch.equal(exported['state_dict']['head.fc.bias'],
                        torch.arange(3.))
@@ -137,7 +137,7 @@ def test_refuses_to_overwrite_the_input(student, tmp_path, capsys):
     before = open(src, 'rb').read()
     err = _fails([src, '--inplace'], capsys)
     assert '--inplace would replace' in err
-    assert 'epoch_3_student.pth' in err  # where it goes without --inplace
+    assert 'student_epoch_3.pth' in err  # where it goes without --inplace
     err = _fails([src, '--out-path', f'{tmp_path}/./epoch_3.pth'], capsys)
     assert 'is the input' in err and '--out-path' in err
     assert open(src, 'rb').read() == before
@@ -150,7 +150,7 @@ def test_single_network_checkpoint_has_no_student(tmp_path, capsys):
     err = _fails([src], capsys)
     assert "already a single network's checkpoint" in err
     assert 'backbone.* (1)' in err
-    assert not osp.exists(tmp_path / 'resnet20_student.pth')
+    assert not osp.exists(tmp_path / 'student_resnet20.pth')
 
 
 def test_unreadable_inputs(tmp_path, capsys):
@@ -166,7 +166,7 @@ def test_unreadable_inputs(tmp_path, capsys):
     torch.save({'state_dict': {}, 'meta': Exploit()}, str(evil))
     err = _fails([str(evil)], capsys)
     assert 'refused to load' in err and 'could run code' in err
-    assert not osp.exists(tmp_path / 'evil_student.pth')
+    assert not osp.exists(tmp_path / 'student_evil.pth')
 
 
 class Exploit:
@@ -216,7 +216,7 @@ def test_exported_student_tests_like_the_distillation_checkpoint(tmp_path):
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     log = _ok(run_tool([TOOL, ckpt, '--out-path', str(tmp_path / 'out')]))
     assert 'sakd_policy.*' in log.stdout
-    student = str(tmp_path / 'out' / 'epoch_1_student.pth')
+    student = str(tmp_path / 'out' / 'student_epoch_1.pth')
 
     exported = torch.load(student, weights_only=True)
     assert set(exported) == {'meta', 'state_dict'}

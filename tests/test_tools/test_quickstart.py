@@ -52,6 +52,6 @@ def test_quick_main_job_ends_with_the_side_by_side_summary(tmp_path):
     assert text in tail
     assert tail.rstrip().endswith('spot_rates.png, spot_heatmap.png)')
     # the exported student, evaluated alone, scores what SAKD scored
-    assert (work / 'sakd' / 'seed_0' / 'epoch_1_student.pth').is_file()
+    assert (work / 'sakd' / 'seed_0' / 'student_epoch_1.pth').is_file()
     top1 = float(re.search(r'^accuracy/top1: ([\d.]+)$', tail, re.M).group(1))
     assert top1 == pytest.approx(rows['sakd']['top1_mean'], abs=0.01)

@@ -1,11 +1,12 @@
 """``tools/train.py --resume`` with nothing (or something broken) to resume."""
+import os
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import REPO, run_tool, within
 from tools import train as train_tool
 
 CONFIG = f'{REPO}/configs/demo/resnet18-w32_digits.py'
@@ -29,8 +30,22 @@ def test_an_explicit_missing_checkpoint_fails(tmp_path):
         f'--resume {missing}: no such checkpoint file. Pass an existing '
         'checkpoint, or --resume without a value to resume the newest intact '
         f'checkpoint of the work dir ({tmp_path}).')
-    with pytest.raises(FileNotFoundError, match='it is a directory'):
+    with pytest.raises(ValueError, match='it is a directory, not a regular'):
         train_tool.check_resume(_cfg(tmp_path, '--resume', str(tmp_path)))
+
+
+@pytest.mark.parametrize('kind', ['a FIFO', 'a character device'])
+def test_a_checkpoint_that_is_not_a_regular_file_fails_at_once(tmp_path, kind):
+    if kind == 'a FIFO':
+        path = str(tmp_path / 'epoch_1.pth')
+        os.mkfifo(path)  # reading it would block for ever
+    else:
+        path = '/dev/zero'  # reading it would never end
+    with within(10), pytest.raises(ValueError) as error:
+        train_tool.check_resume(_cfg(tmp_path, '--resume', path))
+    assert str(error.value).startswith(
+        f'--resume {path}: it is {kind}, not a regular checkpoint file. '
+        'Pass an existing checkpoint')
 
 
 def test_an_explicit_truncated_checkpoint_fails(tmp_path):
@@ -59,8 +74,8 @@ def test_train_tool_says_what_it_resumes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     assert (f'--resume auto: nothing to resume in work dir {empty} (no '
-            'last_checkpoint file, no intact *.pth): training starts from '
-            'scratch.') in out
+            'last_checkpoint file, no intact epoch_<N>.pth or iter_<N>.pth): '
+            'training starts from scratch.') in out
     assert osp.isfile(osp.join(empty, 'epoch_1.pth'))
 
     missing = str(tmp_path / 'typo' / 'epoch_9.pth')

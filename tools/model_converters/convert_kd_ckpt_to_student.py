@@ -22,9 +22,12 @@ Its name and arguments are MMRazor's tool for the same job
 (``tools/model_converters/convert_kd_ckpt_to_student.py``):
 
 * ``checkpoint``: the distillation checkpoint;
-* ``--out-path``: the folder to write ``<name>_student.pth`` into (default:
+* ``--out-path``: the folder to write ``student_<name>.pth`` into (default:
   the checkpoint's folder), or the output file itself when it ends with
-  ``.pth``;
+  ``.pth``. MMRazor names it ``<name>_student.pth``; here the name starts
+  with ``student_`` so that an export written into a work dir never looks
+  like one of the run's own checkpoints (``epoch_<N>.pth``,
+  ``iter_<N>.pth``) to a glob such as ``epoch_*.pth`` or to a resume;
 * ``--inplace``: MMRazor overwrites the checkpoint with its student; here it
   is refused, as is any output path that names the input file: the teacher,
   policy and training state of the run would be lost.
@@ -46,7 +49,7 @@ Example::
     python tools/model_converters/convert_kd_ckpt_to_student.py \\
         work_dirs/crd_res56_res20/epoch_240.pth
     python tools/test.py configs/vanilla/resnet20_cifar100.py \\
-        work_dirs/crd_res56_res20/epoch_240_student.pth
+        work_dirs/crd_res56_res20/student_epoch_240.pth
 """
 import argparse
 import os.path as osp
@@ -129,13 +132,13 @@ def load_distill_checkpoint(path: str) -> Tuple[dict, 'OrderedDict']:
 
 def output_path(checkpoint: str, out_path: Optional[str] = None) -> str:
     """Where the student goes: ``<out_path or the checkpoint's folder>/
-    <name>_student.pth``, or ``out_path`` itself when it ends with
+    student_<name>.pth``, or ``out_path`` itself when it ends with
     ``.pth``."""
     if out_path is not None and out_path.endswith('.pth'):
         return out_path
     stem = osp.splitext(osp.basename(checkpoint))[0]
     folder = osp.dirname(checkpoint) if out_path is None else out_path
-    return osp.join(folder, f'{stem}_student.pth')
+    return osp.join(folder, f'student_{stem}.pth')
 
 
 def convert(checkpoint: str, out: str) -> str:
@@ -179,7 +182,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='input checkpoint filename')
     parser.add_argument(
         '--out-path',
-        help='folder to save <name>_student.pth in (default: the '
+        help='folder to save student_<name>.pth in (default: the '
         "checkpoint's folder), or the output file when it ends with .pth")
     parser.add_argument(
         '--inplace',
