@@ -99,10 +99,11 @@ def test_the_ranks_gather_only_where_a_checkpoint_is_saved(monkeypatch):
     runner = SimpleNamespace(
         hooks=[CheckpointHook(interval=2, save_last=False)],
         epoch=0,
+        iter=0,
         max_epochs=4)
     hook = RNGStateHook()
     for epoch in range(4):
-        runner.epoch = epoch
+        runner.epoch = runner.iter = epoch  # one iteration an epoch
         hook.after_train_epoch(runner)
         hook.after_train_iter(runner, 0)  # an epoch-based hook: no gather
         checkpoint = {}
@@ -112,3 +113,50 @@ def test_the_ranks_gather_only_where_a_checkpoint_is_saved(monkeypatch):
         else:  # e.g. a best checkpoint in between: rank 0's state only
             assert checkpoint['rng_state']['ranks'][1] is None
     assert len(gathered) == 2
+
+
+def test_every_save_of_the_same_step_holds_every_rank(monkeypatch):
+    """MMEngine writes a step's checkpoint again after validation when the
+    best score improves (and the best checkpoint): each holds all ranks."""
+    from mmengine.hooks import CheckpointHook
+
+    from mmsakd.engine.hooks import rng_state_hook
+    _as_rank(monkeypatch, 0)
+    monkeypatch.setattr(rng_state_hook, 'all_gather_object',
+                        lambda state: [state] * 2)
+    runner = SimpleNamespace(
+        hooks=[CheckpointHook(interval=1)], epoch=0, iter=2, max_epochs=4)
+    hook = RNGStateHook()
+    hook.after_train_epoch(runner)
+    for _ in range(3):  # epoch_1.pth, best_*.pth, epoch_1.pth again
+        checkpoint = {}
+        hook.before_save_checkpoint(runner, checkpoint)
+        assert all(s is not None for s in checkpoint['rng_state']['ranks'])
+    runner.iter = 3  # the next step: nothing gathered for it
+    checkpoint = {}
+    hook.before_save_checkpoint(runner, checkpoint)
+    assert checkpoint['rng_state']['ranks'][1] is None
+
+
+def _seed_all(seed):
+    random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+
+
+def test_validation_inside_training_leaves_the_generators_alone():
+    hook = RNGStateHook()
+    hook.before_train(None)
+    _seed_all(3)
+    expected = _draw()
+    _seed_all(3)
+    hook.before_val(None)
+    list(torch.utils.data.DataLoader(list(range(4))))  # draws a base seed
+    _draw()
+    hook.after_val_epoch(None, {})
+    assert _draw() == expected
+    # outside training (tools/test.py) validation is not touched
+    hook.after_train(None)
+    _seed_all(3)
+    hook.before_val(None)
+    _draw()
+    hook.after_val_epoch(None, {})
+    assert _draw() != expected

@@ -59,6 +59,18 @@ class RNGStateHook(Hook):
     ``interval``, ``save_begin`` and ``save_last``), so distributed training
     pays one small ``all_gather_object`` per checkpoint, not per step.
 
+    Validation during training draws from the same generators (creating a
+    dataloader iterator draws a base seed from torch's generator on every
+    rank), after the checkpoint of that step is written and before training
+    goes on; a resumed run skips that validation. So the hook gives
+    validation inside training a copy of the generators: their states are
+    put back after each validation epoch (before the checkpoint hook writes
+    the best checkpoint), and the state a checkpoint holds
+    is the one the next training step starts from, whether or not MMEngine
+    writes the checkpoint again after validation (it does when the best
+    score improves). This changes which random numbers an uninterrupted run
+    draws after its first validation, not how it trains.
+
     The result is exact for epoch-based loops with ``num_workers=0`` or
     non-persistent workers (MMEngine re-seeds workers identically every
     epoch). An iteration-based loop replays the pipeline on the batches it
@@ -68,12 +80,18 @@ class RNGStateHook(Hook):
     alone.
     """
 
-    priority = 'VERY_HIGH'
+    # after every other hook, right before CheckpointHook (VERY_LOW, 90):
+    # the states are gathered, and put back on resume, after the other hooks
+    # of the same stage have drawn what they draw
+    priority = 85
     KEY = 'rng_state'
 
     def __init__(self) -> None:
         self._pending: Optional[dict] = None
-        self._gathered: Optional[list] = None
+        # every rank's state, gathered at the train iteration in [0]
+        self._gathered: Optional[tuple] = None
+        self._training = False
+        self._before_val: Optional[dict] = None
 
     # saving -----------------------------------------------------------------
     def _gather_if_saving(self, runner, by_epoch: bool) -> None:
@@ -81,7 +99,7 @@ class RNGStateHook(Hook):
         if get_world_size() == 1 or not self._saves_now(runner, by_epoch):
             return
         states = all_gather_object(_local_state())
-        self._gathered = states if get_rank() == 0 else None
+        self._gathered = (runner.iter, states) if get_rank() == 0 else None
 
     @staticmethod
     def _saves_now(runner, by_epoch: bool) -> bool:
@@ -112,7 +130,13 @@ class RNGStateHook(Hook):
         self._gather_if_saving(runner, by_epoch=True)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        gathered, self._gathered = self._gathered, None
+        # the states gathered at this train iteration serve every checkpoint
+        # written before the next step (MMEngine writes the step's
+        # checkpoint again after validation when the best score improves,
+        # and the best checkpoint itself)
+        gathered = None
+        if self._gathered is not None and self._gathered[0] == runner.iter:
+            gathered = list(self._gathered[1])
         if gathered is None:
             if get_world_size() > 1:
                 # a checkpoint written outside the train loop's schedule
@@ -128,12 +152,26 @@ class RNGStateHook(Hook):
         gathered[0] = _local_state()
         checkpoint[self.KEY] = dict(world_size=len(gathered), ranks=gathered)
 
+    # validation inside training draws from a copy -------------------------
+    def before_val(self, runner) -> None:
+        if self._training:
+            self._before_val = _local_state()
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        state, self._before_val = self._before_val, None
+        if state is not None:
+            _set_local_state(state)
+
+    def after_train(self, runner) -> None:
+        self._training = False
+
     # resuming ---------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if getattr(runner, '_resume', False):
             self._pending = checkpoint.get(self.KEY)
 
     def before_train(self, runner) -> None:
+        self._training = True
         state, self._pending = self._pending, None
         if state is None:
             return
