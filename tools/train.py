@@ -32,6 +32,7 @@ from mmsakd.utils import (CfgOptionsAction, WorkDirLock, WorkDirLocked,
                           global_rank_from_env, launcher_problem, load_config,
                           merge_cfg_options, teardown_dist)
 from mmsakd.utils.config_checks import checkpoint_errors_name_keys  # noqa
+from mmsakd.utils.stalled_ranks import name_stalled_ranks  # noqa
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -163,6 +164,11 @@ def check_resume(cfg: Config) -> None:
             f'--resume {path}: the checkpoint is truncated or corrupt. {fix}')
 
 
+def dist_timeout(cfg: Config):
+    """The process group's timeout (seconds) the config sets, if any."""
+    return (cfg.get('env_cfg', None) or {}).get('dist_cfg', {}).get('timeout')
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if launcher_problem(args.launcher):
@@ -179,11 +185,17 @@ def main(argv=None) -> None:
         with lock, checkpoint_errors_name_keys(cfg):
             runner = Runner.from_cfg(cfg)
             check_num_classes(runner.model, cfg)
-            runner.train()
+            with name_stalled_ranks(dist_timeout(cfg)):
+                runner.train()
     except WorkDirLocked as error:
         sys.exit(f'error: {error}')
     teardown_dist()
 
 
 if __name__ == '__main__':
+    if os.environ.get('TORCHELASTIC_ERROR_FILE'):
+        # started by torchrun: its failure summary shows this rank's error
+        # (e.g. which rank stalled) instead of a bare exit code
+        from torch.distributed.elastic.multiprocessing.errors import record
+        main = record(main)
     sys.exit(main())
