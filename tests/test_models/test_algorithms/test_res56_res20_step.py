@@ -10,9 +10,16 @@ values up to 7e-7 relative apart on two CPUs (5.5e-6 for RKD's distance
 loss). One entry is ill-conditioned: PKT's loss on the nearly collinear
 pooled features of the randomly initialised networks (a small difference
 of nearly equal terms) moves by 8.5e-3 relative between CPUs while its
-gradients agree to 5e-7. Refactorings that must leave the step unchanged
-bit for bit are checked in the same process instead (e.g. the teacher
-pass reuse, ``tests/test_models/test_sakd/test_teacher_reuse.py``).
+gradients agree to 5e-7. On an AMD EPYC with AVX2 only (the file was
+written on another CPU), the code of the commit that wrote the file gives
+five more entries further apart, all ill-conditioned: FitNet's gradient
+norms of the student (1.5e-4), its hint connector (1.9e-4) and the policy
+(4.5e-4), VID's policy gradient norm (2.2e-4) and RKD's distance loss
+(2.2e-5); capping oneDNN's instruction set or MKL's code path moves them
+by 1e-7 only. Their tolerance is a few times that spread. Refactorings
+that must leave the step unchanged bit for bit are checked in the same
+process instead (e.g. the teacher pass reuse,
+``tests/test_models/test_sakd/test_teacher_reuse.py``).
 """
 import json
 import math
@@ -24,7 +31,21 @@ from tests.test_models.test_algorithms.res56_res20_step import (CONFIGS,
                                                                 one_step)
 
 RTOL = 2e-5
-ILL_CONDITIONED = {('losses', 'distill.loss_pkt'): 2e-2}
+ILL_CONDITIONED = {
+    ('losses', 'distill.loss_pkt'):
+    2e-2,
+    # measured across two CPUs with the same code (see the docstring)
+    ('fitnet_res56_res20', 'grad_sq_norms', 'architecture'):
+    1e-3,
+    ('fitnet_res56_res20', 'grad_sq_norms', 'distiller.connectors.s_feat2'):
+    1e-3,
+    ('fitnet_res56_res20', 'grad_sq_norms', 'sakd_policy'):
+    2e-3,
+    ('vid_res56_res20', 'grad_sq_norms', 'sakd_policy'):
+    1e-3,
+    ('rkd_res56_res20', 'losses', 'distill.loss_rkd_d'):
+    1e-4,
+}
 
 
 @pytest.fixture(scope='module')
@@ -37,8 +58,9 @@ def test_reference_covers_every_config(reference):
     assert sorted(reference) == CONFIGS
 
 
-def mismatches(got: dict, expected: dict) -> list:
-    """Entries of the two steps that differ beyond the tolerance."""
+def mismatches(got: dict, expected: dict, name: str = '') -> list:
+    """Entries of the two steps (of config ``name``) that differ beyond
+    the tolerance."""
     wrong = [
         key for key in ('spots', 'spot_names') if got[key] != expected[key]
     ]
@@ -48,7 +70,9 @@ def mismatches(got: dict, expected: dict) -> list:
             continue
         for key, value in expected[group].items():
             a, b = float.fromhex(got[group][key]), float.fromhex(value)
-            rtol = ILL_CONDITIONED.get((group, key), RTOL)
+            rtol = ILL_CONDITIONED.get((group, key),
+                                       ILL_CONDITIONED.get((name, group, key),
+                                                           RTOL))
             if not math.isclose(a, b, rel_tol=rtol, abs_tol=0.0):
                 wrong.append(f'{group}.{key}: {a!r} != {b!r}')
     return wrong
@@ -71,4 +95,4 @@ def test_tolerance_is_tight_enough(reference):
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_one_step_is_unchanged(name, reference):
-    assert mismatches(one_step(name), reference[name]) == []
+    assert mismatches(one_step(name), reference[name], name) == []
