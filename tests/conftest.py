@@ -1,6 +1,8 @@
+import logging
 import os.path as osp
 
 import pytest
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import mmsakd  # noqa: F401  (compat layer before anything imports mmrazor)
@@ -29,3 +31,36 @@ def restore_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(scopes)
+
+
+class MMEngineLog(logging.Handler):
+    """What mmengine's current logger printed (its messages, one a line):
+    MMLogger only calls its own handlers, so caplog sees nothing."""
+
+    def __init__(self, level):
+        super().__init__(level)
+        self.text = ''
+
+    def emit(self, record):
+        self.text += record.getMessage() + '\n'
+
+
+def _mmengine_log(level):
+    logger = MMLogger.get_current_instance()
+    records = MMEngineLog(level)
+    logger.addHandler(records)
+    return logger, records
+
+
+@pytest.fixture
+def mmengine_warnings():
+    logger, records = _mmengine_log(logging.WARNING)
+    yield records
+    logger.removeHandler(records)
+
+
+@pytest.fixture
+def mmengine_log():
+    logger, records = _mmengine_log(logging.INFO)
+    yield records
+    logger.removeHandler(records)

@@ -1,6 +1,5 @@
 import contextlib
 import fnmatch
-import logging
 import os
 import os.path as osp
 import resource
@@ -9,7 +8,6 @@ import time
 
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmengine.runner import checkpoint as checkpoint_module
 from mmengine.runner import runner as runner_module
 
@@ -94,58 +92,38 @@ def _work_dir(tmp_path, truncate_last=True):
     return str(tmp_path)
 
 
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.text = ''
-
-    def emit(self, record):
-        self.text += record.getMessage() + '\n'
-
-
-@pytest.fixture
-def warnings_of_mmengine():
-    # MMLogger only calls its own handlers (no propagation to caplog)
-    logger = MMLogger.get_current_instance()
-    records = _Records()
-    logger.addHandler(records)
-    yield records
-    logger.removeHandler(records)
-
-
 def test_resume_auto_skips_a_truncated_last_checkpoint(tmp_path,
-                                                       warnings_of_mmengine):
+                                                       mmengine_warnings):
     work_dir = _work_dir(tmp_path)
     assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
         work_dir, 'epoch_1.pth')  # not best_*: it has no optimizer state
     assert (f'{work_dir}/last_checkpoint names {work_dir}/epoch_2.pth, '
             'which is truncated or corrupt; resuming from '
             f'{work_dir}/epoch_1.pth, the newest intact checkpoint there, '
-            'instead.') in warnings_of_mmengine.text
+            'instead.') in mmengine_warnings.text
     # mmengine's own function trusts last_checkpoint
     original = runner_module.find_latest_checkpoint.__wrapped__
     assert original(work_dir) == osp.join(work_dir, 'epoch_2.pth')
 
 
 def test_resume_auto_uses_an_intact_last_checkpoint(tmp_path,
-                                                    warnings_of_mmengine):
+                                                    mmengine_warnings):
     work_dir = _work_dir(tmp_path, truncate_last=False)
     assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
         work_dir, 'epoch_2.pth')
-    assert warnings_of_mmengine.text == ''
+    assert mmengine_warnings.text == ''
 
 
 def test_resume_auto_with_nothing_to_resume_says_where_it_looked(
-        tmp_path, warnings_of_mmengine):
+        tmp_path, mmengine_warnings):
     assert runner_module.find_latest_checkpoint(str(tmp_path)) is None
     assert (f'--resume auto: nothing to resume in work dir {tmp_path} (no '
             'last_checkpoint file, no intact epoch_<N>.pth or iter_<N>.pth): '
-            'training starts from scratch.') in warnings_of_mmengine.text
+            'training starts from scratch.') in mmengine_warnings.text
 
 
 def test_resume_auto_never_picks_an_exported_student(tmp_path,
-                                                     warnings_of_mmengine):
+                                                     mmengine_warnings):
     work_dir = _work_dir(tmp_path)
     # newer and intact, but not one of the run's checkpoints
     for name in ('student_epoch_2.pth', 'epoch_2_student.pth', 'teacher.pth'):
@@ -153,7 +131,7 @@ def test_resume_auto_never_picks_an_exported_student(tmp_path,
         os.utime(tmp_path / name, (time.time() + 10, time.time() + 10))
     assert runner_module.find_latest_checkpoint(work_dir) == osp.join(
         work_dir, 'epoch_1.pth')
-    assert f'resuming from {work_dir}/epoch_1.pth' in warnings_of_mmengine.text
+    assert f'resuming from {work_dir}/epoch_1.pth' in mmengine_warnings.text
 
 
 def test_resume_auto_falls_back_to_iter_checkpoints(tmp_path):
@@ -173,8 +151,7 @@ def test_the_converter_default_output_is_not_a_run_checkpoint():
 
 
 @pytest.mark.parametrize('odd', ['fifo', '/dev/zero'])
-def test_resume_auto_never_opens_an_odd_file(tmp_path, warnings_of_mmengine,
-                                             odd):
+def test_resume_auto_never_opens_an_odd_file(tmp_path, mmengine_warnings, odd):
     work_dir = _work_dir(tmp_path)
     if odd == 'fifo':
         target = str(tmp_path / 'epoch_3.pth')
@@ -188,13 +165,13 @@ def test_resume_auto_never_opens_an_odd_file(tmp_path, warnings_of_mmengine,
         found = runner_module.find_latest_checkpoint(work_dir)
     assert found == osp.join(work_dir, 'epoch_1.pth')
     assert (f'names {target}, which is {kind}, not a regular file; resuming '
-            f'from {work_dir}/epoch_1.pth') in warnings_of_mmengine.text
+            f'from {work_dir}/epoch_1.pth') in mmengine_warnings.text
     assert not_a_regular_file(target) == kind
     assert not checkpoint_is_intact(target)
 
 
 def test_resume_auto_never_reads_a_last_checkpoint_that_is_a_fifo(
-        tmp_path, warnings_of_mmengine):
+        tmp_path, mmengine_warnings):
     work_dir = _work_dir(tmp_path)
     os.remove(tmp_path / 'last_checkpoint')
     os.mkfifo(tmp_path / 'last_checkpoint')
@@ -202,7 +179,7 @@ def test_resume_auto_never_reads_a_last_checkpoint_that_is_a_fifo(
         found = runner_module.find_latest_checkpoint(work_dir)
     assert found == osp.join(work_dir, 'epoch_1.pth')
     assert (f'{work_dir}/last_checkpoint is a FIFO, not a regular file; it '
-            'is not read') in warnings_of_mmengine.text
+            'is not read') in mmengine_warnings.text
 
 
 def test_newest_intact_checkpoint_by_pattern(tmp_path):

@@ -50,10 +50,12 @@ class Probe(NamedTuple):
         calls (list[tuple[str, Any]]): ``(module path, output)`` of every
             module call, in the order the calls ended.
         positions (list[int]): Index in ``calls`` of each boundary's call.
+        image (Tensor, optional): The batch the forward ran on.
     """
     boundaries: List[Tensor]
     calls: List[Tuple[str, object]]
     positions: List[int]
+    image: Optional[Tensor] = None
 
 
 class SegmentExecutor:
@@ -219,7 +221,7 @@ class SegmentExecutor:
                         f'cannot cut {self._name} into segments: the '
                         f'segment ending at {segment.end[0]!r} does not '
                         "give the tensor of the model's own forward there")
-        return Probe(boundaries, calls, positions)
+        return Probe(boundaries, calls, positions, x)
 
     def _find(self, calls: list) -> List[int]:
         """Position in ``calls`` of each segment's boundary."""
@@ -319,6 +321,37 @@ class SegmentExecutor:
             if same_tensor(tensor, boundary):
                 return i
         return None
+
+    def next_boundary(self,
+                      tensor: Tensor,
+                      probe: Probe,
+                      source: str,
+                      record_idx: int = 0,
+                      is_input: bool = False) -> Optional[int]:
+        """The first boundary at or after a tensor inside a unit.
+
+        ``tensor`` is what a recorder of module ``source`` recorded at its
+        ``record_idx``-th call in the forward of ``probe``: that call's
+        output, or (``is_input``) one of its inputs, which the call consumes.
+        The boundary is the first one whose call ends at or after that call,
+        i.e. the end of the unit the tensor lies in.
+
+        Returns:
+            int or None: The boundary; None when no boundary follows, when
+            ``source`` is not called that often, or for an input that is the
+            batch itself (the image).
+        """
+        if is_input and probe.image is not None and (
+                tensor is probe.image or same_tensor(tensor, probe.image)):
+            return None
+        calls = [
+            i for i, (path, _) in enumerate(probe.calls) if path == source
+        ]
+        if not 0 <= record_idx < len(calls):
+            return None
+        where = calls[record_idx]
+        after = [i for i, p in enumerate(probe.positions) if p >= where]
+        return after[0] if after else None
 
     def nearest(self, tensor, probe: Probe) -> str:
         """The spots just before and after the call that produced

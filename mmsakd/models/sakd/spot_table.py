@@ -11,10 +11,20 @@ recorder's module path, ``record_idx`` or the mapping's ``data_idx`` -- and
 returns one immutable :class:`SpotTable` that the distiller, the routing
 network and the teacher taps share. It needs recorders, models and
 mappings, not an MMRazor algorithm.
+
+A record inside a unit (e.g. MMRazor's FactorTransfer config records
+``backbone.layer4.1.conv2``, before the block's BN and residual sum) is no
+boundary; the loss keeps reading exactly that tensor, and its decision and
+routing are those of the next boundary, the end of the unit the tensor lies
+in (``backbone.layer4``). A distill loss without a forward mapping is never
+computed, by MMRazor or here: it gets no spot, with one warning. The
+resolved spot of every loss is logged at build time.
 """
+import logging
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from mmengine.logging import print_log
 from mmrazor.models.task_modules.recorder import (ModuleInputsRecorder,
                                                   ModuleOutputsRecorder,
                                                   RecorderManager)
@@ -98,6 +108,8 @@ class _Resolver:
         self.executors = executors
         self.recorders = recorders
         self.probes = probes
+        # loss -> [(side, recorder source, boundary, inside a unit)]
+        self.resolved: Dict[str, List[Tuple[int, str, int, bool]]] = {}
 
     def spot_text(self, spot: Spot) -> str:
         return (f'student {self.executors[0].names[spot[0]]!r}, teacher '
@@ -125,7 +137,11 @@ class _Resolver:
             side = bool(record['from_student'])
             index = self.record(name, arg, record)
             if index is not None:
-                found[side].add(index)
+                found[side].add(index[0])
+                source = self.recorders[0 if side else 1].get_recorder(
+                    record['recorder']).source
+                self.resolved.setdefault(name, []).append(
+                    (0 if side else 1, str(source), *index))
         if len(found[True]) != 1 or len(found[False]) != 1:
             names = [e.names for e in self.executors]
             raise ValueError(
@@ -138,7 +154,10 @@ class _Resolver:
                 'path)}.')
         return found[True].pop(), found[False].pop()
 
-    def record(self, loss: str, arg: str, record: dict) -> Optional[int]:
+    def record(self, loss: str, arg: str,
+               record: dict) -> Optional[Tuple[int, bool]]:
+        """``(boundary, inside a unit)`` of one record, or None for batch
+        data."""
         side = 0 if record['from_student'] else 1
         who, executor, probe = SIDES[side], self.executors[side], \
             self.probes[side]
@@ -161,20 +180,30 @@ class _Resolver:
                 'check record_idx and data_idx') from err
         index = executor.match(data, probe)
         if index is not None:
-            return index
-        if isinstance(recorder, ModuleInputsRecorder):
-            return None  # batch data: labels, data samples, the image
-        if isinstance(data, (tuple, list)):
+            return index, False
+        is_input = isinstance(recorder, ModuleInputsRecorder)
+        if isinstance(data, (tuple, list)) and not is_input:
             raise ValueError(
                 f'{where}, which returns a {type(data).__name__} of '
                 f'{len(data)}, not one tensor: pick one element with '
                 'data_idx in loss_forward_mappings')
+        if isinstance(data, Tensor) and isinstance(
+                recorder, (ModuleOutputsRecorder, ModuleInputsRecorder)):
+            # a tensor inside a unit: the loss reads it, its decision and
+            # routing are those of the next boundary
+            index = executor.next_boundary(
+                data, probe, recorder.source, record_idx,
+                isinstance(recorder, ModuleInputsRecorder))
+            if index is not None:
+                return index, True
+        if isinstance(recorder, ModuleInputsRecorder):
+            return None  # batch data: labels, data samples, the image
         if isinstance(recorder, ModuleOutputsRecorder) and isinstance(
                 data, Tensor):
             raise ValueError(
                 f'{where}, which is not a segment boundary of the {who} '
-                '(a spot must be a tensor after which the network can be '
-                'cut and resumed); '
+                'and lies in no unit that ends at one (a spot must be a '
+                'tensor after which the network can be cut and resumed); '
                 f'{executor.nearest(data, probe)}')
         raise ValueError(
             f'{where}, which is not a segment boundary of the {who}: SAKD '
@@ -268,6 +297,28 @@ def _check_size_independent(per_size: List[_Sizes], names, pool_source):
                         '(channels, height, width) of the training images')
 
 
+def _log_spots(loss_spots, decisions, resolver, executors, overrides):
+    """One line per distill loss: its decision, its spot and, for a record
+    inside a unit, the tensor it reads."""
+    decisions = dict(decisions)
+    for name, spot in loss_spots.items():
+        if name in overrides:
+            how = ' (model.sakd.spots)'
+        else:
+            inner = [(side, source, executors[side].names[index])
+                     for side, source, index, inside in resolver.resolved.get(
+                         name, []) if inside]
+            how = ''.join(
+                f'; the {SIDES[side]} record of {source!r} lies inside the '
+                f'unit that ends at {end!r}: the loss reads it, the spot is '
+                f'{end!r}' for side, source, end in inner)
+        print_log(
+            f'SAKD: distill loss {name!r} -> decision {decisions[name]} at '
+            f'student {executors[0].names[spot[0]]!r}, teacher '
+            f'{executors[1].names[spot[1]]!r}{how}',
+            logger='current')
+
+
 def build_spot_table(models: Tuple[nn.Module, nn.Module],
                      recorders: Tuple[RecorderManager, RecorderManager],
                      loss_forward_mappings: Mapping[str, Mapping],
@@ -282,9 +333,11 @@ def build_spot_table(models: Tuple[nn.Module, nn.Module],
     One dry run per network and image size (eval mode, no grad, a private
     random generator) verifies the cuts and resolves every loss's records
     to boundaries: the boundary whose output is the recorded tensor (or a
-    view of it). Records that are no boundary's tensor are batch data when
-    they come from ``ModuleInputs`` recorders (CRD's data samples, DKD's
-    labels) and an error otherwise. Losses that read the same pair of
+    view of it), else, for a module's output or input inside a unit, the
+    next boundary after that module's call. Other records are batch data
+    when they come from ``ModuleInputs`` recorders (CRD's data samples,
+    DKD's labels, the image) and an error otherwise. Losses without a
+    forward mapping get no decision. Losses that read the same pair of
     boundaries share one decision; feature spots are ordered by execution,
     and the logits spot is always the last decision, even if no loss reads
     it.
@@ -319,6 +372,24 @@ def build_spot_table(models: Tuple[nn.Module, nn.Module],
         raise ValueError(
             f'model.sakd.spots names losses {sorted(unknown)} that are '
             f'not in distill_losses {sorted(losses)}')
+    # a loss without a forward mapping is never called (MMRazor's
+    # ConfigurableDistiller computes the mapped losses only): no spot
+    dead = [n for n in losses if not loss_forward_mappings.get(n)]
+    if dead:
+        if set(dead) & set(overrides):
+            raise ValueError(
+                f'model.sakd.spots names losses '
+                f'{sorted(set(dead) & set(overrides))} that have no entry in '
+                'distiller.loss_forward_mappings: they are never computed. '
+                'Add their mapping, or drop them from model.sakd.spots')
+        print_log(
+            f'SAKD: distill losses {dead} have no entry in '
+            'distiller.loss_forward_mappings; MMRazor never computes them, '
+            'and they get no spot (ignored). Remove them from '
+            'distiller.distill_losses to silence this warning.',
+            logger='current',
+            level=logging.WARNING)
+        losses = [n for n in losses if n not in dead]
     shapes = input_shapes(input_shape)
     executors = []
     for model, who in zip(models, SIDES):
@@ -363,6 +434,7 @@ def build_spot_table(models: Tuple[nn.Module, nn.Module],
         for name, spot in loss_spots.items())
     names = tuple(
         (executors[0].names[s], executors[1].names[t]) for s, t in spots)
+    _log_spots(loss_spots, decisions, resolver, executors, overrides)
     per_size = [sizes(probes, spots)]
     del probes, resolver  # the dry run's tensors
     for shape in shapes[1:]:

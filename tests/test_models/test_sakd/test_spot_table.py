@@ -8,6 +8,7 @@ from mmengine.registry import DefaultScope
 from mmrazor.models.task_modules.recorder import RecorderManager
 
 from mmsakd.models.sakd import SpotTable, build_spot_table
+from mmsakd.models.sakd.executor import SegmentExecutor
 from mmsakd.models.sakd.spot_table import input_shapes, pooled_record
 from mmsakd.registry import MODELS
 from tests.test_models.test_algorithms.test_spot_adaptive_distill import \
@@ -21,9 +22,12 @@ def classifier(depth):
         return MODELS.build(classifier_cfg(depth))
 
 
-def recorders(model, **sources):
+def recorders(model, inputs=(), **sources):
     cfg = {
-        name: dict(type='ModuleOutputs', source=src)
+        name:
+        dict(
+            type='ModuleInputs' if name in inputs else 'ModuleOutputs',
+            source=src)
         for name, src in sources.items()
     }
     cfg[POOL] = dict(type='ModuleInputs', source='head')
@@ -39,14 +43,19 @@ def mapping(recorder, s_key='s_feature', t_key='t_feature', **extra):
     }
 
 
-def table_of(student_sources, teacher_sources, mappings, **kwargs):
+def table_of(student_sources,
+             teacher_sources,
+             mappings,
+             losses=None,
+             inputs=(),
+             **kwargs):
     student, teacher = classifier(8), classifier(14)
-    managers = (recorders(student, **student_sources),
-                recorders(teacher, **teacher_sources))
+    managers = (recorders(student, inputs, **student_sources),
+                recorders(teacher, inputs, **teacher_sources))
     return build_spot_table((student, teacher),
                             managers,
                             mappings,
-                            list(mappings),
+                            list(mappings) if losses is None else losses,
                             POOL,
                             head_input=True,
                             **kwargs)
@@ -109,10 +118,96 @@ def test_overrides_and_errors_name_the_config_key():
         dict(loss_a=mapping('a')),
         overrides=dict(loss_a=('neck', 'neck')))
     assert table.names == (('neck', 'neck'), )
-    with pytest.raises(ValueError, match='not a segment boundary'):
+
+
+def test_next_boundary_of_a_tensor_inside_a_unit():
+    executor = SegmentExecutor(classifier(8), (3, 32, 32))
+    probe = executor.probe(executor.dry_input((3, 32, 32)))
+    conv = next(out for path, out in probe.calls
+                if path == 'backbone.layer2.0.conv1')
+    layer2 = executor.index('backbone.layer2')
+    assert executor.next_boundary(conv, probe,
+                                  'backbone.layer2.0.conv1') == layer2
+    assert executor.next_boundary(
+        conv, probe, 'backbone.layer2.0.conv2', 0, is_input=True) == layer2
+    # a call the forward does not make, and the image: no boundary
+    assert executor.next_boundary(conv, probe, 'backbone.layer2.0.conv1',
+                                  1) is None
+    assert executor.next_boundary(conv, probe, 'no.such.module') is None
+    assert executor.next_boundary(
+        probe.image, probe, 'backbone', is_input=True) is None
+
+
+def test_a_record_inside_a_unit_takes_the_spot_of_the_units_end(mmengine_log):
+    # the first conv of a block and the stage's first ReLU call (record_idx
+    # picks the call): inside backbone.layer2 of both networks
+    table = table_of(
+        dict(a='backbone.layer2.0.conv1', b='backbone.layer3.0.relu'),
+        dict(a='backbone.layer2.1.conv2', b='backbone.layer3.0.relu'),
+        dict(loss_a=mapping('a'), loss_b=mapping('b', record_idx=0)))
+    assert table.names == (('backbone.layer2', 'backbone.layer2'),
+                           ('backbone.layer3', 'backbone.layer3.0'))
+    assert table.decisions == dict(loss_a=0, loss_b=1)
+    assert ("SAKD: distill loss 'loss_a' -> decision 0 at student "
+            "'backbone.layer2', teacher 'backbone.layer2'; the student "
+            "record of 'backbone.layer2.0.conv1' lies inside the unit that "
+            "ends at 'backbone.layer2': the loss reads it, the spot is "
+            "'backbone.layer2'; the teacher record of 'backbone.layer2.1."
+            "conv2' lies inside the unit that ends at 'backbone.layer2'"
+            ) in mmengine_log.text
+    # a module's input inside a unit too; the image itself is batch data
+    table = table_of(
+        dict(a='backbone.layer2.0.conv2', img='backbone'),
+        dict(a='backbone.layer2.1.conv2', img='backbone'),
+        dict(loss_a=mapping('a', data_idx=0)),
+        inputs=('a', 'img'))
+    assert table.names == (('backbone.layer2', 'backbone.layer2'), )
+
+
+def test_records_of_one_loss_at_two_units_are_refused():
+    with pytest.raises(
+            ValueError,
+            match="cannot resolve the spot of distill loss "
+            "'loss_a'"):
         table_of(
-            dict(a='backbone.layer2.0.conv1'), dict(a='backbone.layer2'),
-            dict(loss_a=mapping('a')))
+            dict(a='backbone.layer2.0.conv1', b='backbone.layer3'),
+            dict(a='backbone.layer2.1.conv2', b='backbone.layer2'),
+            dict(
+                loss_a=dict(
+                    s_feature=dict(from_student=True, recorder='a'),
+                    s_other=dict(from_student=True, recorder='b'),
+                    t_feature=dict(from_student=False, recorder='a'))))
+    # inside the same unit as another loss's spot, but paired with another
+    # teacher spot: today's message
+    with pytest.raises(ValueError, match='one student spot is paired'):
+        table_of(
+            dict(a='backbone.layer2.0.conv1', b='backbone.layer2'),
+            dict(a='backbone.layer2.1.conv2', b='backbone.layer2.0'),
+            dict(loss_a=mapping('a'), loss_b=mapping('b')))
+
+
+def test_a_loss_without_a_mapping_is_ignored_with_one_warning(
+        mmengine_warnings):
+    table = table_of(
+        dict(a='backbone.layer2'),
+        dict(a='backbone.layer2'),
+        dict(loss_a=mapping('a')),
+        losses=['loss_pretrain', 'loss_a'])
+    assert table.decisions == dict(loss_a=0)
+    assert mmengine_warnings.text.count('loss_pretrain') == 1
+    assert ("SAKD: distill losses ['loss_pretrain'] have no entry in "
+            'distiller.loss_forward_mappings; MMRazor never computes them, '
+            'and they get no spot (ignored).') in mmengine_warnings.text
+    with pytest.raises(
+            ValueError,
+            match=r"model\.sakd\.spots names losses "
+            r"\['loss_pretrain'\] that have no entry"):
+        table_of(
+            dict(a='backbone.layer2'),
+            dict(a='backbone.layer2'),
+            dict(loss_a=mapping('a')),
+            losses=['loss_pretrain', 'loss_a'],
+            overrides=dict(loss_pretrain=('neck', 'neck')))
 
 
 def test_input_shapes_and_pooled_records():
