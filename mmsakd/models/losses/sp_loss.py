@@ -53,15 +53,17 @@ class SPLoss(nn.Module):
         """Compute the weighted loss.
 
         Args:
-            s_feature (torch.Tensor): Student feature, (N, C, H, W) or (N, C).
-            t_feature (torch.Tensor): Teacher feature, (N, C', H', W') or
-                (N, C'); only the batch size has to match the student's.
+            s_feature (torch.Tensor): Student feature, (N, C, H, W), a
+                token sequence (N, L, D) or (N, C).
+            t_feature (torch.Tensor): Teacher feature of any of those
+                shapes; only the batch size has to match the student's.
 
         Returns:
             torch.Tensor: The scalar loss times ``loss_weight``.
         """
-        check_feature(s_feature, 's_feature')
-        check_feature(t_feature, 't_feature')
+        # the similarity flattens each sample, as the reference does
+        check_feature(s_feature, 's_feature', ndims=(2, 3, 4))
+        check_feature(t_feature, 't_feature', ndims=(2, 3, 4))
         check_same_batch('s_feature', s_feature, 't_feature', t_feature)
         n = s_feature.size(0)
         g_s = self.similarity(s_feature)

@@ -21,8 +21,8 @@ def _deconv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class AdapterSpec(NamedTuple):
-    """What an adapter is: ``kind`` ('linear', 'conv' or 'deconv'),
-    channels, and for convolutions kernel, stride and padding."""
+    """What an adapter is: ``kind`` ('linear', 'tokens', 'conv' or
+    'deconv'), channels, and for convolutions kernel, stride and padding."""
     kind: str
     in_channels: int
     out_channels: int
@@ -130,10 +130,38 @@ def adapter_spec(src_shape: Sequence[int],
                          '(feature maps or pooled vectors) in both networks')
     if len(src) == 1:
         return AdapterSpec('linear', src[0], dst[0])
+    if len(src) == 2:
+        if src[0] != dst[0]:
+            raise ValueError(
+                f'cannot adapt token sequences of shape {src} to {dst}: the '
+                f'numbers of tokens differ ({src[0]} and {dst[0]}); choose '
+                'spots with the same tokens in both networks (the same '
+                'patch grid and extra tokens, e.g. the same patch size)')
+        return AdapterSpec('tokens', src[1], dst[1])
     if len(src) == 3:
         return _conv_spec(src, dst)
     raise ValueError(f'cannot adapt features of shape {src} to {dst}: only '
-                     '(C, H, W) maps and (C,) vectors are supported')
+                     '(C, H, W) maps, (L, D) token sequences and (C,) '
+                     'vectors are supported')
+
+
+class TokenReg(nn.Module):
+    """Adapter between token sequences (N, L, D) -> (N, L, D') of the same
+    tokens: ``LayerNorm(D)`` then ``Linear(D, D')`` on every token.
+
+    SAKD's adapters (Song et al., "Spot-adaptive Knowledge Distillation",
+    IEEE TIP 2022, arXiv 2205.02399) are convolutions between feature maps;
+    the authors' code has no token spots. This is mmsakd's counterpart for
+    transformer blocks: the norm and projection a ViT block itself uses.
+    """
+
+    def __init__(self, in_dims: int, out_dims: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dims)
+        self.proj = nn.Linear(in_dims, out_dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(self.norm(x))
 
 
 def build_adapter(src_shape: Sequence[int],
@@ -142,18 +170,21 @@ def build_adapter(src_shape: Sequence[int],
 
     Args:
         src_shape (Sequence[int]): Input shape without batch: (C, H, W) for
-            feature maps or (C,) for vectors.
+            feature maps, (L, D) for token sequences or (C,) for vectors.
         dst_shape (Sequence[int]): Output shape, of the same rank.
 
     Returns:
-        nn.Module: :class:`ConvReg` for feature maps, ``nn.Linear`` for
-        vectors.
+        nn.Module: :class:`ConvReg` for feature maps, :class:`TokenReg` for
+        token sequences, ``nn.Linear`` for vectors.
 
     Raises:
-        ValueError: For ranks that differ or are neither 1 nor 3, or sizes
-            that no rule maps exactly.
+        ValueError: For ranks that differ or are not 1 to 3, token
+            sequences of different lengths, or sizes that no rule maps
+            exactly.
     """
     spec = adapter_spec(src_shape, dst_shape)
     if spec.kind == 'linear':
         return nn.Linear(spec.in_channels, spec.out_channels)
+    if spec.kind == 'tokens':
+        return TokenReg(spec.in_channels, spec.out_channels)
     return ConvReg(src_shape, dst_shape)

@@ -20,7 +20,18 @@ from torch import Tensor, fx, nn
 
 from .utils import eval_mode, last_output
 
-UnitNames = Union[str, Sequence[str]]
+
+class Unit(NamedTuple):
+    """A described unit that is not a run of submodules: ``module`` runs
+    on the previous boundary, and ``end`` is the path (relative to the
+    backbone) of the module call whose output (its last element, for a
+    tuple) is the unit's boundary in the backbone's own forward; ``''``
+    names the backbone's own output."""
+    module: nn.Module
+    end: str
+
+
+UnitNames = Union[str, Sequence[str], Unit]
 Describer = Callable[[nn.Module], Sequence[UnitNames]]
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -36,7 +47,9 @@ def register_segment_describer(backbone_cls: type,
     decorated function takes the backbone and returns its units in forward
     order. A unit is a sequence of submodule names (relative to the
     backbone) that are called one after another, each on the previous one's
-    output; a single name may be given as a plain string. The units, run in
+    output; a single name may be given as a plain string; a :class:`Unit`
+    gives a module of its own (e.g. a transformer's token embedding: patch
+    embedding, class token and position embedding). The units, run in
     order, must give the backbone's last output (this is verified).
 
     Subclasses are served by the describer of their nearest registered base
@@ -195,6 +208,11 @@ def described_segments(backbone: nn.Module,
                        describer: Describer) -> List[Segment]:
     segments = []
     for names in describer(backbone):
+        if isinstance(names, Unit):
+            end = (f'backbone.{names.end}', None) if names.end else \
+                ('backbone', -1)
+            segments.append(Segment(names.module, end))
+            continue
         names = (names, ) if isinstance(names, str) else tuple(names)
         if not names:
             raise ValueError('the segment describer returned an empty unit')

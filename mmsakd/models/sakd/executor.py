@@ -127,6 +127,9 @@ class SegmentExecutor:
             else:
                 trace = trace_backbone(backbone)
                 self._segments = traced_segments(trace) + tail
+        except NotImplementedError as err:  # a describer's refusal
+            raise TypeError(f'cannot cut the backbone of {self._name} into '
+                            f'segments: {err}') from err
         except Exception as err:
             how = ('fix the describer' if describer is not None else
                    'register a describer with `@mmsakd.models.sakd.'
@@ -136,8 +139,10 @@ class SegmentExecutor:
             raise TypeError(
                 f'cannot cut the backbone of {self._name} into segments '
                 f'that SAKD can run one at a time ({type(err).__name__}: '
-                f'{err}); {how}. Transformers and multi-branch networks '
-                '(ViT, Swin, HRNet) are not supported.') from err
+                f'{err}); {how}. MMPretrain\'s VisionTransformer (ViT, '
+                'DeiT) is described; other transformers (Swin, ...) and '
+                'multi-branch networks (HRNet) are not supported yet.'
+            ) from err
         calls, versions = self._forward(x)
         if describer is None:
             # a cut whose tensor the forward later changes in place (e.g.

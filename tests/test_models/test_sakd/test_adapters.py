@@ -59,7 +59,8 @@ def test_vectors_get_one_linear_layer():
 @pytest.mark.parametrize('src, dst, match', [
     ((64, ), (64, 8, 8), 'ranks differ'),
     ((64, 8, 8), (64, ), 'ranks differ'),
-    ((64, 8), (64, 8), 'only'),
+    ((64, 8), (65, 8), 'the numbers of tokens differ'),
+    ((2, 64, 8, 8), (2, 64, 8, 8), 'only'),
     ((4, 8, 4), (4, 4, 8), 'would give'),
     ((4, 8, 2), (4, 5, 4), 'width'),
     ((4, 2, 8), (4, 8, 2), 'width'),

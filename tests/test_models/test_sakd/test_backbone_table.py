@@ -68,14 +68,20 @@ TABLE = {
                           32, True),
     'CIFARResNetV2-50': (dict(type='mmsakd.CIFARResNetV2',
                               depth=50), 2048, True, 32, True),
-    # multi-branch networks and transformers are refused
-    'HRNet-W18': (dict(type='mmpretrain.HRNet',
-                       arch='w18'), 2048, True, 64, False),
+    # MMPretrain's VisionTransformer, by its describer
     'ViT (DeiT-tiny)': (dict(
         type='mmpretrain.VisionTransformer',
         arch='deit-tiny',
         img_size=64,
-        patch_size=16), 192, False, 64, False),
+        patch_size=16), 192, False, 64, True),
+    # multi-branch networks and other transformers are refused
+    'HRNet-W18': (dict(type='mmpretrain.HRNet',
+                       arch='w18'), 2048, True, 64, False),
+    'Swin (tiny, window 2)': (dict(
+        type='mmpretrain.SwinTransformer',
+        arch='tiny',
+        img_size=64,
+        window_size=2), 768, True, 64, False),
 }
 
 

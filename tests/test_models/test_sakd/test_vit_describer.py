@@ -1,0 +1,147 @@
+"""MMPretrain's VisionTransformer cut into units (embedding, one unit per
+encoder layer, the output type), and a ViT -> ViT pair made spot-adaptive
+with token spots."""
+import math
+
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+
+from mmsakd.models.sakd import SegmentExecutor, build_adapter
+from mmsakd.models.sakd.adapters import TokenReg, adapter_spec
+from mmsakd.registry import MODELS
+from tests.test_models.test_algorithms.test_spot_adaptive_distill import (
+    batch, pair, rec)
+
+
+def vit(dims=32, layers=2, patch=8, out_type='cls_token'):
+    return dict(
+        type='mmpretrain.ImageClassifier',
+        data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
+        backbone=dict(
+            type='mmpretrain.VisionTransformer',
+            arch=dict(
+                embed_dims=dims,
+                num_layers=layers,
+                num_heads=2,
+                feedforward_channels=2 * dims),
+            img_size=32,
+            patch_size=patch,
+            out_type=out_type),
+        head=dict(
+            type='mmpretrain.VisionTransformerClsHead',
+            num_classes=10,
+            in_channels=dims,
+            loss=dict(type='mmpretrain.CrossEntropyLoss')))
+
+
+def build(cfg):
+    with DefaultScope.overwrite_default_scope('mmsakd'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('out_type', ['cls_token', 'avg_featmap'])
+def test_the_units_give_the_models_own_logits(out_type):
+    model = build(vit(layers=3, out_type=out_type)).eval()
+    executor = SegmentExecutor(model, (3, 32, 32))
+    assert executor.names[:4] == ('backbone.pre_norm', 'backbone.layers.0',
+                                  'backbone.layers.1', 'backbone.ln1')
+    assert executor.names[-1] == 'head'
+    for size in (32, 64):  # the position embedding is resized at 64 px
+        x = torch.randn(2, 3, size, size)
+        with torch.no_grad():
+            logits = model(x, mode='tensor')
+            tokens = executor.run(x, None, 1)  # after layers.0
+            assert tokens.shape == (2, 1 + (size // 8)**2, 32)
+            # resumed from a token spot, bit for bit
+            assert torch.equal(executor.run(tokens, 1), logits)
+            assert torch.equal(executor.run(x), logits)
+
+
+def test_a_vit_returning_several_layers_is_refused():
+    cfg = vit()
+    cfg['backbone']['out_indices'] = [0, 1]
+    with pytest.raises(
+            TypeError, match=r'out_indices=\[0, 1\] returns '
+            'several layers'):
+        SegmentExecutor(build(cfg), (3, 32, 32))
+
+
+def test_token_adapters():
+    assert adapter_spec((17, 32), (17, 48)).kind == 'tokens'
+    adapter = build_adapter((17, 32), (17, 48))
+    assert isinstance(adapter, TokenReg)
+    assert adapter(torch.randn(2, 17, 32)).shape == (2, 17, 48)
+    with pytest.raises(
+            ValueError, match=r'the numbers of tokens differ '
+            r'\(17 and 65\)'):
+        adapter_spec((17, 32), (65, 48))
+    with pytest.raises(ValueError, match='the ranks differ'):
+        adapter_spec((17, 32), (32, 4, 4))
+
+
+TOKENS = dict(
+    type='ConfigurableDistiller',
+    student_recorders=dict(
+        tok=rec('backbone.layers.0'),
+        cls=dict(type='ModuleOutputs', source='backbone'),
+        logits=rec('head.layers.head')),
+    teacher_recorders=dict(
+        tok=rec('backbone.layers.1'),
+        cls=dict(type='ModuleOutputs', source='backbone'),
+        logits=rec('head.layers.head')),
+    distill_losses=dict(
+        loss_tok=dict(type='mmsakd.SPLoss', loss_weight=100.0),
+        loss_cls=dict(type='mmsakd.SPLoss', loss_weight=100.0),
+        loss_kd=dict(type='KLDivergence', tau=4)),
+    loss_forward_mappings=dict(
+        loss_tok=pair('tok'),
+        loss_cls=pair('cls', data_idx=0),
+        loss_kd=pair('logits', 'preds_S', 'preds_T')))
+
+
+@pytest.mark.slow
+def test_vit_to_vit_builds_resolves_token_spots_and_trains():
+    model = build(
+        dict(
+            type='mmsakd.SpotAdaptiveDistill',
+            architecture=vit(dims=32, layers=2),
+            teacher=vit(dims=48, layers=3),
+            distiller=TOKENS,
+            data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+    table = model.distiller.spot_table
+    assert table.names == (('backbone.layers.0', 'backbone.layers.1'),
+                           ('backbone', 'backbone'))
+    assert table.shapes == (((17, 32), (17, 48)), ((32, ), (48, )))
+    assert table.pool_channels == 32 + 48  # the class tokens
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    model.train()
+    for seed in (0, 1):
+        x, samples = batch(n=4, seed=seed)
+        losses = model(x, samples, mode='loss')
+        loss, log = model.parse_losses(losses)
+        assert math.isfinite(loss.item()), log
+        optim.zero_grad()
+        loss.backward()
+        trainable = {
+            n: p
+            for n, p in model.named_parameters() if p.requires_grad
+        }
+        assert not any(n.startswith('teacher.') for n in trainable)
+        missing = [n for n, p in trainable.items() if p.grad is None]
+        assert not missing, missing[:5]
+        optim.step()
+
+
+def test_deit_with_a_distillation_token_is_refused_with_the_reason():
+    cfg = vit()
+    cfg['backbone']['type'] = 'mmpretrain.DistilledVisionTransformer'
+    with pytest.raises(TypeError) as info:
+        SegmentExecutor(build(cfg), (3, 32, 32))
+    assert 'returns the pair (class token, distillation token)' in str(
+        info.value)
+    assert "arch='deit-tiny'" in str(info.value)
