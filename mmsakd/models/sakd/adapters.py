@@ -6,9 +6,14 @@ network's segment is fed to the other network's next segment, so every spot
 has an adapter each way. Feature maps use RepDistiller's ``ConvReg``
 (conv -> BN -> ReLU) extended by SAKD with a transposed conv for any
 upsampling; pooled vectors use a single linear layer (``LinearClassifier``).
+Token sequences of transformers, which the authors' code does not pair, use
+mmsakd's :class:`TokenReg` between tokens and :class:`MapToTokens` /
+:class:`TokensToMap` between a CNN's map and a transformer's tokens.
 """
+import math
 from typing import NamedTuple, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 
@@ -21,14 +26,40 @@ def _deconv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class AdapterSpec(NamedTuple):
-    """What an adapter is: ``kind`` ('linear', 'tokens', 'conv' or
-    'deconv'), channels, and for convolutions kernel, stride and padding."""
+    """What an adapter is: ``kind`` ('linear', 'tokens', 'conv', 'deconv',
+    'map_to_tokens' or 'tokens_to_map'), channels, for convolutions kernel,
+    stride and padding, and for token sequences the number of extra
+    (class, distillation) tokens."""
     kind: str
     in_channels: int
     out_channels: int
     kernel: Tuple[int, int] = (1, 1)
     stride: int = 1
     padding: int = 0
+    extra_tokens: int = 0
+
+
+def token_grid(length: int) -> Tuple[int, int]:
+    """``(side, extra tokens)`` of a token sequence of ``length`` tokens:
+    a square grid of side x side patch tokens after 0, 1 or 2 extra tokens
+    (ViT's class token, DeiT's distillation token).
+
+    Raises:
+        ValueError: When no square grid, or more than one, fits.
+    """
+    fits = []
+    for extra in (0, 1, 2):
+        side = math.isqrt(max(length - extra, 0))
+        if side >= 2 and side * side == length - extra:
+            fits.append((side, extra))
+    if len(fits) != 1:
+        raise ValueError(
+            f'cannot adapt a token sequence of {length} tokens to a feature '
+            'map: mmsakd reads the patch grid from the length, a square grid '
+            'after 0, 1 or 2 extra tokens, and '
+            f'{"none" if not fits else "several"} fit; train on square '
+            'images, or pair the tokens with a token spot')
+    return fits[0]
 
 
 def _conv_spec(src_shape: Tuple[int, int, int],
@@ -124,10 +155,23 @@ def adapter_spec(src_shape: Sequence[int],
     """
     src = _as_shape(src_shape, 'src_shape')
     dst = _as_shape(dst_shape, 'dst_shape')
+    if {len(src), len(dst)} == {2, 3}:
+        # a CNN map and a transformer's tokens: a convolution to the token
+        # grid (or from it), see MapToTokens / TokensToMap
+        tokens = src if len(src) == 2 else dst
+        side, extra = token_grid(tokens[0])
+        grid = (tokens[1], side, side)
+        if len(src) == 3:
+            conv = _conv_spec(src, grid)
+            return conv._replace(kind='map_to_tokens', extra_tokens=extra)
+        conv = _conv_spec(grid, dst)
+        return conv._replace(
+            kind=f'tokens_to_map_{conv.kind}', extra_tokens=extra)
     if len(src) != len(dst):
         raise ValueError(f'cannot adapt features of shape {src} to {dst}: '
                          'the ranks differ; choose spots of the same kind '
-                         '(feature maps or pooled vectors) in both networks')
+                         '(feature maps or token sequences, or pooled '
+                         'vectors) in both networks')
     if len(src) == 1:
         return AdapterSpec('linear', src[0], dst[0])
     if len(src) == 2:
@@ -164,6 +208,53 @@ class TokenReg(nn.Module):
         return self.proj(self.norm(x))
 
 
+class MapToTokens(nn.Module):
+    """Adapter from a CNN's map (N, C, H, W) to a transformer's tokens
+    (N, e + h * w, D): :class:`ConvReg` to (D, h, w) on the token grid, the
+    grid flattened to h * w tokens, the ``e`` extra tokens (class,
+    distillation) made as a learned token plus the mean of the patch tokens
+    and put first, then ``LayerNorm(D)``. An mmsakd addition: the authors'
+    code pairs CNNs only.
+    """
+
+    def __init__(self, src_shape: Sequence[int], dst_shape: Sequence[int]):
+        super().__init__()
+        side, self.extra_tokens = token_grid(dst_shape[0])
+        dims = dst_shape[1]
+        self.conv = ConvReg(src_shape, (dims, side, side))
+        self.extra = nn.Parameter(torch.zeros(1, self.extra_tokens, dims))
+        self.norm = nn.LayerNorm(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        patch = self.conv(x).flatten(2).transpose(1, 2)
+        if self.extra_tokens:
+            mean = patch.mean(dim=1, keepdim=True)
+            extra = self.extra.expand(patch.shape[0], -1, -1) + mean
+            patch = torch.cat((extra, patch), dim=1)
+        return self.norm(patch)
+
+
+class TokensToMap(nn.Module):
+    """Adapter from a transformer's tokens (N, e + h * w, D) to a CNN's map
+    (N, C, H, W): the mean of the ``e`` extra tokens added to every patch
+    token, the patch tokens folded to (D, h, w), then :class:`ConvReg` to
+    (C, H, W). An mmsakd addition: the authors' code pairs CNNs only.
+    """
+
+    def __init__(self, src_shape: Sequence[int], dst_shape: Sequence[int]):
+        super().__init__()
+        self.side, self.extra_tokens = token_grid(src_shape[0])
+        self.conv = ConvReg((src_shape[1], self.side, self.side), dst_shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        patch = x[:, self.extra_tokens:]
+        if self.extra_tokens:
+            patch = patch + x[:, :self.extra_tokens].mean(dim=1, keepdim=True)
+        grid = patch.transpose(1, 2).reshape(x.shape[0], -1, self.side,
+                                             self.side)
+        return self.conv(grid)
+
+
 def build_adapter(src_shape: Sequence[int],
                   dst_shape: Sequence[int]) -> nn.Module:
     """The adapter that maps features of one shape to another.
@@ -171,11 +262,13 @@ def build_adapter(src_shape: Sequence[int],
     Args:
         src_shape (Sequence[int]): Input shape without batch: (C, H, W) for
             feature maps, (L, D) for token sequences or (C,) for vectors.
-        dst_shape (Sequence[int]): Output shape, of the same rank.
+        dst_shape (Sequence[int]): Output shape, of the same rank (or a
+            map for tokens and tokens for a map).
 
     Returns:
         nn.Module: :class:`ConvReg` for feature maps, :class:`TokenReg` for
-        token sequences, ``nn.Linear`` for vectors.
+        token sequences, :class:`MapToTokens` / :class:`TokensToMap` between
+        the two, ``nn.Linear`` for vectors.
 
     Raises:
         ValueError: For ranks that differ or are not 1 to 3, token
@@ -187,4 +280,8 @@ def build_adapter(src_shape: Sequence[int],
         return nn.Linear(spec.in_channels, spec.out_channels)
     if spec.kind == 'tokens':
         return TokenReg(spec.in_channels, spec.out_channels)
+    if spec.kind == 'map_to_tokens':
+        return MapToTokens(src_shape, dst_shape)
+    if spec.kind.startswith('tokens_to_map'):
+        return TokensToMap(src_shape, dst_shape)
     return ConvReg(src_shape, dst_shape)

@@ -80,7 +80,7 @@ def test_token_adapters():
             r'\(17 and 65\)'):
         adapter_spec((17, 32), (65, 48))
     with pytest.raises(ValueError, match='the ranks differ'):
-        adapter_spec((17, 32), (32, 4, 4))
+        adapter_spec((17, 32), (32, ))
 
 
 TOKENS = dict(
@@ -145,3 +145,93 @@ def test_deit_with_a_distillation_token_is_refused_with_the_reason():
     assert 'returns the pair (class token, distillation token)' in str(
         info.value)
     assert "arch='deit-tiny'" in str(info.value)
+
+
+def test_map_and_token_adapters():
+    from mmsakd.models.sakd.adapters import (MapToTokens, TokensToMap,
+                                             token_grid)
+    assert token_grid(65) == (8, 1) and token_grid(66) == (8, 2)
+    assert token_grid(16) == (4, 0)
+    for bad in (20, 3):
+        with pytest.raises(ValueError, match='reads the patch grid'):
+            token_grid(bad)
+    to_tokens = build_adapter((32, 16, 16), (65, 48))
+    assert isinstance(to_tokens, MapToTokens)
+    assert to_tokens(torch.randn(2, 32, 16, 16)).shape == (2, 65, 48)
+    to_map = build_adapter((65, 48), (32, 16, 16))
+    assert isinstance(to_map, TokensToMap)
+    assert to_map(torch.randn(2, 65, 48)).shape == (2, 32, 16, 16)
+    assert adapter_spec((32, 16, 16), (65, 48)).extra_tokens == 1
+
+
+def cnn(depth=8):
+    return dict(
+        type='mmpretrain.ImageClassifier',
+        data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
+        backbone=dict(type='mmsakd.CIFARResNet', depth=depth),
+        neck=dict(type='mmpretrain.GlobalAveragePooling'),
+        head=dict(
+            type='mmpretrain.LinearClsHead',
+            num_classes=10,
+            in_channels=64,
+            loss=dict(type='mmpretrain.CrossEntropyLoss')))
+
+
+def mixed(student_spot, teacher_spot, student_logits, teacher_logits):
+    return dict(
+        type='ConfigurableDistiller',
+        student_recorders=dict(
+            f=rec(student_spot), logits=rec(student_logits)),
+        teacher_recorders=dict(
+            f=rec(teacher_spot), logits=rec(teacher_logits)),
+        distill_losses=dict(
+            loss_sp=dict(type='mmsakd.SPLoss', loss_weight=100.0),
+            loss_kd=dict(type='KLDivergence', tau=4)),
+        loss_forward_mappings=dict(
+            loss_sp=pair('f'), loss_kd=pair('logits', 'preds_S', 'preds_T')))
+
+
+def train_two_iterations(model):
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    model.train()
+    for seed in (0, 1):
+        x, samples = batch(n=4, seed=seed)
+        loss, log = model.parse_losses(model(x, samples, mode='loss'))
+        assert math.isfinite(loss.item()), log
+        optim.zero_grad()
+        loss.backward()
+        trainable = {
+            n: p
+            for n, p in model.named_parameters() if p.requires_grad
+        }
+        missing = [n for n, p in trainable.items() if p.grad is None]
+        assert not missing, missing[:5]
+        optim.step()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('direction', ['cnn->vit', 'vit->cnn'])
+def test_cnn_and_vit_route_through_map_token_adapters(direction):
+    vit_cfg, vit_spot, vit_logits = vit(dims=32, layers=2,
+                                        patch=4), 'backbone.layers.0', \
+        'head.layers.head'
+    cnn_cfg, cnn_spot, cnn_logits = cnn(14), 'backbone.layer2', 'head.fc'
+    if direction == 'cnn->vit':  # ResNet teacher, ViT student
+        student, teacher = vit_cfg, cnn_cfg
+        distiller = mixed(vit_spot, cnn_spot, vit_logits, cnn_logits)
+        shapes = ((65, 32), (32, 16, 16))
+    else:
+        student, teacher = cnn(8), vit(dims=32, layers=3, patch=4)
+        distiller = mixed(cnn_spot, vit_spot, cnn_logits, vit_logits)
+        shapes = ((32, 16, 16), (65, 32))
+    model = build(
+        dict(
+            type='mmsakd.SpotAdaptiveDistill',
+            architecture=student,
+            teacher=teacher,
+            distiller=distiller,
+            data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor')))
+    table = model.distiller.spot_table
+    assert table.shapes == (shapes, )
+    train_two_iterations(model)
