@@ -2,6 +2,7 @@
 (``tests/data/mmrazor_style/``) become spot-adaptive by the model type
 alone: they build, resolve their spots from what their recorders record,
 and train two iterations with a gradient on every trainable parameter."""
+import copy
 import glob
 import math
 import os.path as osp
@@ -17,6 +18,12 @@ from mmsakd.registry import MODELS
 from tests.helpers import REPO
 
 CORPUS_DIR = osp.join(REPO, 'tests', 'data', 'mmrazor_style')
+REFUSED_DIR = osp.join(REPO, 'tests', 'data', 'mmrazor_style_refused')
+# what the build of each refused config says
+REFUSED = {
+    'deit_regnetx-400mf_deit-tiny':
+    'returns the pair (class token, distillation token)',
+}
 CORPUS = sorted(
     osp.basename(p)[:-3] for p in glob.glob(osp.join(CORPUS_DIR, '*.py')))
 BATCH = 4
@@ -57,8 +64,8 @@ def test_the_corpus_spans_eight_backbone_families():
     assert len(families) >= 8, families
 
 
-def swapped(name: str) -> Config:
-    cfg = Config.fromfile(osp.join(CORPUS_DIR, f'{name}.py'))
+def swapped(name: str, folder: str = CORPUS_DIR) -> Config:
+    cfg = Config.fromfile(osp.join(folder, f'{name}.py'))
     assert cfg.model.type == 'SingleTeacherDistill'
     assert 'sakd' not in cfg.model
     cfg.model.type = 'mmsakd.SpotAdaptiveDistill'
@@ -122,3 +129,21 @@ def test_swapped_by_type_alone_trains_two_iterations(name):
     else:
         assert not missing, missing[:5]
     optim.step()
+
+
+def test_the_refused_corpus_is_listed():
+    assert sorted(REFUSED) == sorted(
+        osp.basename(p)[:-3] for p in glob.glob(osp.join(REFUSED_DIR, '*.py')))
+
+
+@pytest.mark.parametrize('name', sorted(REFUSED))
+def test_swapped_by_type_alone_fails_at_build_naming_why(name):
+    cfg = swapped(name, REFUSED_DIR)
+    # MMRazor's own algorithm builds it
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        baseline = copy.deepcopy(cfg.model)
+        baseline.type = 'SingleTeacherDistill'
+        MODELS.build(baseline)
+        with pytest.raises(TypeError) as info:
+            MODELS.build(cfg.model)
+    assert REFUSED[name] in str(info.value)
