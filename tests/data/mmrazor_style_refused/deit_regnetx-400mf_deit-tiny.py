@@ -1,8 +1,9 @@
 # MMRazor's DeiT config (deit-base_regnety160_pt-16xb64_in1k.py) at a small
 # size: a DistilledVisionTransformer student (class and distillation
 # tokens; MMPretrain's DeiTClsHead, as MMRazor's needs mmcls) whose
-# distillation head imitates a RegNet teacher's logits. The teacher is MMPretrain's RegNetX-400MF instead of
-# TIMM's RegNetY-160 (no timm, no download).
+# distillation head imitates a RegNet teacher's logits. The teacher is
+# MMPretrain's RegNetX-400MF instead of TIMM's RegNetY-160 (no timm, no
+# download).
 input_size = 64
 model = dict(
     _scope_='mmrazor',
