@@ -18,8 +18,9 @@ from mmengine.config import Config
 
 from tests.helpers import REPO, run_tool
 from tests.test_tools.test_train_e2e import (SAKD_CFG, SAKD_TEACHER_CFG,
-                                             SAKD_TINY, TINY, _free_port, _ok,
-                                             _scalars, _weights)
+                                             SAKD_TINY, _free_port, _ok,
+                                             _scalars, _weights,
+                                             trained_teacher)
 from tests.test_utils.test_dist import running, wait_gone
 
 pytestmark = [
@@ -55,13 +56,7 @@ class StallInSecondEpochHook(Hook):
 
 @pytest.fixture(scope='module')
 def sakd_teacher(tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('teacher'))
-    _ok(
-        run_tool([
-            'tools/train.py', SAKD_TEACHER_CFG, '--work-dir', work_dir,
-            '--cfg-options', 'train_cfg.max_epochs=1', *TINY
-        ]))
-    return osp.join(work_dir, 'epoch_1.pth')
+    return trained_teacher(tmp_path_factory, SAKD_TEACHER_CFG)
 
 
 def _dist_args(config, work_dir, teacher):

@@ -45,15 +45,21 @@ def _scalars(work_dir):
         return [json.loads(line) for line in f]
 
 
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
+def trained_teacher(tmp_path_factory, config: str) -> str:
+    """A teacher trained for one epoch on the tiny subset; its
+    checkpoint."""
     work_dir = str(tmp_path_factory.mktemp('teacher'))
     _ok(
         run_tool([
-            'tools/train.py', TEACHER_CFG, '--work-dir', work_dir,
-            '--cfg-options', 'train_cfg.max_epochs=1', *TINY
+            'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
+            'train_cfg.max_epochs=1', *TINY
         ]))
     return osp.join(work_dir, 'epoch_1.pth')
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    return trained_teacher(tmp_path_factory, TEACHER_CFG)
 
 
 def _kd_args(work_dir, teacher_ckpt, epochs):
