@@ -9,11 +9,12 @@ from .executor import SegmentExecutor
 from .policy_head import SpotPolicyHead, gumbel_softmax_st
 from .routing import RoutingNetwork
 from .spot_table import SpotTable, build_spot_table
+from .swin_describer import describe_swin_transformer
 from .vit_describer import describe_vision_transformer
 
 __all__ = [
     'ConvReg', 'build_adapter', 'SpotPolicyHead', 'gumbel_softmax_st',
     'RoutingNetwork', 'SegmentExecutor', 'SpotTable', 'build_spot_table',
     'get_segment_describer', 'register_segment_describer',
-    'describe_vision_transformer'
+    'describe_vision_transformer', 'describe_swin_transformer'
 ]

@@ -140,9 +140,9 @@ class SegmentExecutor:
                 f'cannot cut the backbone of {self._name} into segments '
                 f'that SAKD can run one at a time ({type(err).__name__}: '
                 f'{err}); {how}. MMPretrain\'s VisionTransformer (ViT, '
-                'DeiT) is described; other transformers (Swin, ...) and '
-                'multi-branch networks (HRNet) are not supported yet.'
-            ) from err
+                'DeiT) and SwinTransformer are described; other token '
+                'models and multi-branch networks (HRNet) are not '
+                'supported yet.') from err
         calls, versions = self._forward(x)
         if describer is None:
             # a cut whose tensor the forward later changes in place (e.g.

@@ -74,14 +74,15 @@ TABLE = {
         arch='deit-tiny',
         img_size=64,
         patch_size=16), 192, False, 64, True),
-    # multi-branch networks and other transformers are refused
-    'HRNet-W18': (dict(type='mmpretrain.HRNet',
-                       arch='w18'), 2048, True, 64, False),
+    # and SwinTransformer, by its describer
     'Swin (tiny, window 2)': (dict(
         type='mmpretrain.SwinTransformer',
         arch='tiny',
         img_size=64,
-        window_size=2), 768, True, 64, False),
+        window_size=2), 768, True, 64, True),
+    # multi-branch networks are refused
+    'HRNet-W18': (dict(type='mmpretrain.HRNet',
+                       arch='w18'), 2048, True, 64, False),
 }
 
 
