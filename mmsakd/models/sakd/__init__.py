@@ -6,6 +6,7 @@ Song et al., "Spot-adaptive Knowledge Distillation", IEEE TIP 2022
 from .adapters import ConvReg, build_adapter
 from .cutting import get_segment_describer, register_segment_describer
 from .executor import SegmentExecutor
+from .hrnet_describer import describe_hrnet
 from .policy_head import SpotPolicyHead, gumbel_softmax_st
 from .routing import RoutingNetwork
 from .spot_table import SpotTable, build_spot_table
@@ -16,5 +17,6 @@ __all__ = [
     'ConvReg', 'build_adapter', 'SpotPolicyHead', 'gumbel_softmax_st',
     'RoutingNetwork', 'SegmentExecutor', 'SpotTable', 'build_spot_table',
     'get_segment_describer', 'register_segment_describer',
-    'describe_vision_transformer', 'describe_swin_transformer'
+    'describe_vision_transformer', 'describe_swin_transformer',
+    'describe_hrnet'
 ]
