@@ -247,11 +247,20 @@ class TokensToMap(nn.Module):
         self.conv = ConvReg((src_shape[1], self.side, self.side), dst_shape)
 
     def forward(self, x: Tensor) -> Tensor:
+        # the grid of this batch's images (a size other than the dry run's
+        # keeps the extra tokens and gives another square grid)
+        side = math.isqrt(x.shape[1] - self.extra_tokens)
+        if side * side != x.shape[1] - self.extra_tokens:
+            raise ValueError(
+                f'token spot of {x.shape[1]} tokens, built for '
+                f'{self.extra_tokens} extra tokens and a square grid '
+                f'({self.extra_tokens + self.side**2} tokens at the dry '
+                'run): the tokens are no square grid now; train on square '
+                'images, or set model.sakd.input_shape to their shape')
         patch = x[:, self.extra_tokens:]
         if self.extra_tokens:
             patch = patch + x[:, :self.extra_tokens].mean(dim=1, keepdim=True)
-        grid = patch.transpose(1, 2).reshape(x.shape[0], -1, self.side,
-                                             self.side)
+        grid = patch.transpose(1, 2).reshape(x.shape[0], -1, side, side)
         return self.conv(grid)
 
 

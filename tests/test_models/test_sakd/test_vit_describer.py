@@ -148,6 +148,11 @@ def test_map_and_token_adapters():
     assert isinstance(to_map, TokensToMap)
     assert to_map(torch.randn(2, 65, 48)).shape == (2, 32, 16, 16)
     assert adapter_spec((32, 16, 16), (65, 48)).extra_tokens == 1
+    # images of another size: another grid, the same extra tokens
+    assert to_map(torch.randn(2, 257, 48)).shape == (2, 32, 32, 32)
+    assert to_tokens(torch.randn(2, 32, 32, 32)).shape == (2, 257, 48)
+    with pytest.raises(ValueError, match='the tokens are no square grid'):
+        to_map(torch.randn(2, 71, 48))
 
 
 def mixed(student_spot, teacher_spot, student_logits, teacher_logits):
