@@ -8,7 +8,9 @@ image. Described by hand instead, its units are
 
 * ``patch_embed``: the patch embedding, the class token, the (resized)
   position embedding, ``drop_after_pos`` and ``pre_norm``, giving the token
-  sequence (N, 1 + h * w, D); its boundary is ``pre_norm``'s output;
+  sequence (N, 1 + h * w, D); its boundary is ``pre_norm``'s output.
+  Images whose size the patch size does not divide are refused (MMPretrain
+  would drop the border pixels);
 * ``layers.0`` ... ``layers.{n-1}``: one encoder layer each, tokens to
   tokens (the last one followed by ``ln1`` when ``final_norm``);
 * the output: ``out_type`` applied to the last tokens (the class token,
@@ -52,9 +54,18 @@ class ViTEmbedding(nn.Module):
         self.patch_resolution = tuple(vit.patch_resolution)
         self.interpolate_mode = vit.interpolate_mode
         self.num_extra_tokens = vit.num_extra_tokens
+        self.patch_size = tuple(vit.patch_embed.projection.stride)
         self.grid = None
 
     def forward(self, x: Tensor) -> Tensor:
+        if any(size % patch
+               for size, patch in zip(x.shape[-2:], self.patch_size)):
+            raise ValueError(
+                f'images of {tuple(x.shape[-2:])} pixels: the ViT\'s patch '
+                f'size {self.patch_size} does not divide them, and its patch '
+                'embedding would drop the border pixels. Set '
+                'model.sakd.input_shape (and the pipeline\'s crop) to a '
+                'multiple of the patch size')
         batch = x.shape[0]
         x, grid = self.patch_embed(x)
         self.grid = tuple(grid)
@@ -97,7 +108,7 @@ def describe_vision_transformer(vit: VisionTransformer) -> List[UnitNames]:
     """The units of a ``VisionTransformer`` (see the module docstring)."""
     last = len(vit.layers) - 1
     if list(vit.out_indices) != [last]:
-        raise ValueError(
+        raise NotImplementedError(
             f'{type(vit).__name__} with out_indices={list(vit.out_indices)} '
             'returns several layers; SAKD cuts a ViT whose backbone returns '
             'its last layer (out_indices=-1)')

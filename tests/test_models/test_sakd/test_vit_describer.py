@@ -61,6 +61,14 @@ def test_the_units_give_the_models_own_logits(out_type):
             assert torch.equal(executor.run(x), logits)
 
 
+def test_an_input_shape_the_patch_size_does_not_divide_is_refused():
+    with pytest.raises(
+            ValueError,
+            match=r'patch size \(8, 8\) does not '
+            r'divide them.*model\.sakd\.input_shape'):
+        SegmentExecutor(build(vit(patch=8)), (3, 36, 36))
+
+
 def test_a_vit_returning_several_layers_is_refused():
     cfg = vit()
     cfg['backbone']['out_indices'] = [0, 1]
