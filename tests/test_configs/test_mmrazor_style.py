@@ -45,6 +45,13 @@ SPOTS = {
      ('backbone.layer4', 'backbone.layer4')],
     'kd_logits_shufflenet-v2-1x_mobilenet-v3-small': [],
     'rkd_neck_seresnet50_resnet18': [('neck', 'neck')],
+    # token spots: an encoder layer, the class token; a ResNet map
+    # (256, 4, 4) routed to and from a ViT layer's tokens (65, 192)
+    'sp_backbone_resnet18_deit-tiny': [('backbone.layers.5', 'backbone.layer3')
+                                       ],
+    'sp_layers_deit-small_deit-tiny': [('backbone.layers.5',
+                                        'backbone.layers.5'),
+                                       ('backbone', 'backbone')],
 }
 
 # parameters that get no gradient by the config's design
