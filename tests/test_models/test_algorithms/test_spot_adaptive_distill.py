@@ -290,16 +290,24 @@ def test_bad_sakd_settings(sakd, match):
         build(**sakd)
 
 
-def test_spot_inside_a_stage_fails_at_build_naming_it():
-    bad = with_kd(
+def test_a_record_inside_a_stage_takes_the_stages_spot():
+    # the first ReLU call of layer2's block: inside the unit that ends at
+    # backbone.layer2; the loss reads that tensor, the gates are layer2's
+    inner = with_kd(
         student_recorders=dict(f=rec('backbone.layer2.0.relu')),
         teacher_recorders=dict(f=rec('backbone.layer2')),
         distill_losses=dict(loss_at=dict(type='ATLoss')),
         loss_forward_mappings=dict(loss_at=pair('f')))
-    with pytest.raises(ValueError) as e:
-        build(bad)
-    assert "'loss_at'" in str(e.value)
-    assert 'backbone.layer2.0.relu' in str(e.value)
+    model = build(inner)
+    assert list(model.distiller.spot_table.names) == [('backbone.layer2',
+                                                       'backbone.layer2')]
+    model.train()
+    losses = model(*batch(), mode='loss')
+    assert torch.isfinite(losses['distill.loss_at'])
+    first_relu = model.distiller.get_record('f', from_student=True)
+    # the block's first ReLU, before conv2 / bn2 and the residual sum
+    assert first_relu.shape == (6, 32, 16, 16)
+    assert (first_relu >= 0).all()
 
 
 def test_non_configurable_distiller_is_refused():
