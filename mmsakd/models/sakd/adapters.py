@@ -27,7 +27,8 @@ def _deconv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 class AdapterSpec(NamedTuple):
     """What an adapter is: ``kind`` ('linear', 'tokens', 'conv', 'deconv',
-    'map_to_tokens' or 'tokens_to_map'), channels, for convolutions kernel,
+    or 'map_to_tokens_' / 'tokens_to_map_' followed by the convolution's
+    kind), channels, for convolutions kernel,
     stride and padding, and for token sequences the number of extra
     (class, distillation) tokens."""
     kind: str
@@ -161,12 +162,10 @@ def adapter_spec(src_shape: Sequence[int],
         tokens = src if len(src) == 2 else dst
         side, extra = token_grid(tokens[0])
         grid = (tokens[1], side, side)
-        if len(src) == 3:
-            conv = _conv_spec(src, grid)
-            return conv._replace(kind='map_to_tokens', extra_tokens=extra)
-        conv = _conv_spec(grid, dst)
-        return conv._replace(
-            kind=f'tokens_to_map_{conv.kind}', extra_tokens=extra)
+        way, conv = (('map_to_tokens',
+                      _conv_spec(src, grid)) if len(src) == 3 else
+                     ('tokens_to_map', _conv_spec(grid, dst)))
+        return conv._replace(kind=f'{way}_{conv.kind}', extra_tokens=extra)
     if len(src) != len(dst):
         raise ValueError(f'cannot adapt features of shape {src} to {dst}: '
                          'the ranks differ; choose spots of the same kind '
@@ -289,7 +288,7 @@ def build_adapter(src_shape: Sequence[int],
         return nn.Linear(spec.in_channels, spec.out_channels)
     if spec.kind == 'tokens':
         return TokenReg(spec.in_channels, spec.out_channels)
-    if spec.kind == 'map_to_tokens':
+    if spec.kind.startswith('map_to_tokens'):
         return MapToTokens(src_shape, dst_shape)
     if spec.kind.startswith('tokens_to_map'):
         return TokensToMap(src_shape, dst_shape)

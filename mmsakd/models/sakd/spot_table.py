@@ -137,11 +137,7 @@ class _Resolver:
             side = bool(record['from_student'])
             index = self.record(name, arg, record)
             if index is not None:
-                found[side].add(index[0])
-                source = self.recorders[0 if side else 1].get_recorder(
-                    record['recorder']).source
-                self.resolved.setdefault(name, []).append(
-                    (0 if side else 1, str(source), *index))
+                found[side].add(index)
         if len(found[True]) != 1 or len(found[False]) != 1:
             names = [e.names for e in self.executors]
             raise ValueError(
@@ -154,10 +150,9 @@ class _Resolver:
                 'path)}.')
         return found[True].pop(), found[False].pop()
 
-    def record(self, loss: str, arg: str,
-               record: dict) -> Optional[Tuple[int, bool]]:
-        """``(boundary, inside a unit)`` of one record, or None for batch
-        data."""
+    def record(self, loss: str, arg: str, record: dict) -> Optional[int]:
+        """The boundary of one record (kept in :attr:`resolved`), or None
+        for batch data."""
         side = 0 if record['from_student'] else 1
         who, executor, probe = SIDES[side], self.executors[side], \
             self.probes[side]
@@ -180,7 +175,7 @@ class _Resolver:
                 'check record_idx and data_idx') from err
         index = executor.match(data, probe)
         if index is not None:
-            return index, False
+            return self._resolve(loss, side, recorder, index, False)
         is_input = isinstance(recorder, ModuleInputsRecorder)
         if isinstance(data, (tuple, list)) and not is_input:
             raise ValueError(
@@ -191,12 +186,11 @@ class _Resolver:
                 recorder, (ModuleOutputsRecorder, ModuleInputsRecorder)):
             # a tensor inside a unit: the loss reads it, its decision and
             # routing are those of the next boundary
-            index = executor.next_boundary(
-                data, probe, recorder.source, record_idx,
-                isinstance(recorder, ModuleInputsRecorder))
+            index = executor.next_boundary(data, probe, recorder.source,
+                                           record_idx, is_input)
             if index is not None:
-                return index, True
-        if isinstance(recorder, ModuleInputsRecorder):
+                return self._resolve(loss, side, recorder, index, True)
+        if is_input:
             return None  # batch data: labels, data samples, the image
         if isinstance(recorder, ModuleOutputsRecorder) and isinstance(
                 data, Tensor):
@@ -210,6 +204,12 @@ class _Resolver:
             'cuts the networks at module outputs. Record a module output '
             f'or set model.sakd.spots={{{loss!r}: (student path, teacher '
             'path)}')
+
+    def _resolve(self, loss: str, side: int, recorder, index: int,
+                 inside: bool) -> int:
+        self.resolved.setdefault(loss, []).append(
+            (side, str(recorder.source), index, inside))
+        return index
 
     def order(self, loss_spots: Dict[str, Spot]) -> List[Spot]:
         """The feature spots in execution order, checked."""
